@@ -1,0 +1,3 @@
+"""One module per ``python -m kit`` command: ``HELP``, ``configure(parser)``, ``run(args) -> int``."""
+
+__all__: list[str] = []

@@ -1,0 +1,55 @@
+"""``python -m kit train``: fit one model from a recipe (flags or a JSON config), resumable."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+__all__ = ["HELP", "configure", "run"]
+
+HELP = "train a segmentation model on tiles (index.csv) or full images; resumes from the run folder's last.pt"
+
+_FLAGS = {  # flag -> (TrainConfig field, type)
+    "--tiles": ("tiles_dir", str), "--data": ("data_dir", str), "--competition": ("competition", str),
+    "--arch": ("arch", str), "--encoder": ("encoder", str), "--encoder-weights": ("encoder_weights", str),
+    "--num-classes": ("num_classes", int), "--loss": ("loss", str), "--augment": ("augment", str),
+    "--size": ("image_size", int), "--epochs": ("epochs", int), "--batch-size": ("batch_size", int),
+    "--lr": ("max_lr", float), "--min-lr": ("min_lr", float), "--optimizer": ("optimizer", str),
+    "--schedule": ("schedule", str), "--warmup-epochs": ("warmup_epochs", float), "--fold": ("fold", int),
+    "--n-folds": ("n_folds", int), "--amp": ("amp", str), "--workers": ("num_workers", int),
+    "--init-from": ("init_from", str), "--seed": ("seed", int), "--notes": ("notes", str),
+    "--early-stopping": ("early_stopping", int), "--grad-accum": ("grad_accum", int),
+    "--clip-grad": ("clip_grad", float),
+}
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the train flags; anything else goes through ``--config FILE.json`` or ``--set key=json``."""
+    parser.add_argument("--out", required=True, help="run folder (checkpoints, log.csv, oof.npz)")
+    parser.add_argument("--config", help="JSON file with TrainConfig fields (flags override it)")
+    for flag, (field, kind) in _FLAGS.items():
+        parser.add_argument(flag, dest=field, type=kind, default=None, help=f"TrainConfig.{field}")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
+                        help="any other TrainConfig field, e.g. --set model_kwargs='{\"prediction_map\": 0}'")
+    parser.add_argument("--gpus", type=int, default=1, help="processes for DistributedDataParallel (Kaggle T4 ×2: 2)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the TrainConfig, train, save OOF and the runs-log row; print the summary."""
+    from kit.train import TrainConfig, run_training
+
+    values = json.loads(Path(args.config).read_text()) if args.config else {}
+    values.update({field: getattr(args, field) for field, _ in _FLAGS.values() if getattr(args, field) is not None})
+    for item in args.set:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set {item!r}: expected KEY=JSON")
+        try:
+            values[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            values[key] = raw
+    values["out_dir"] = args.out
+    summary = run_training(TrainConfig.from_dict(values), world_size=args.gpus)
+    print(f"best val Dice {summary['best_dice']:.4f} at epoch {summary['best_epoch']} of {summary['epochs']}")
+    return 0

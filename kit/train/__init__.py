@@ -1,0 +1,43 @@
+"""Training: a declarative recipe (TrainConfig), the Trainer, multi-GPU launch and one-call runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kit.train.config import TrainConfig
+from kit.train.distributed import fit_distributed
+from kit.train.schedule import learning_rate
+from kit.train.trainer import Trainer
+
+__all__ = ["TrainConfig", "Trainer", "fit_distributed", "learning_rate", "run_training"]
+
+
+def run_training(config: TrainConfig, world_size: int = 1, runs_log: str | Path | None = None) -> dict[str, Any]:
+    """Fit (resuming if the run folder has ``last.pt``), save OOF probabilities, add a row to the runs log.
+
+    ``world_size`` > 1 trains with DistributedDataParallel, then predicts OOF on one process.
+    ``runs_log`` defaults to ``runs.csv`` beside the run folder. Returns the trainer's summary.
+    """
+    from kit.results import append_run
+
+    if world_size > 1:
+        fit_distributed(config, world_size)
+        trainer = Trainer(config)
+        trainer.resume(Path(config.out_dir) / "last.pt")
+    else:
+        trainer = Trainer(config)
+        trainer.fit()
+    trainer.save_oof()
+    summary = trainer.summary()
+    best = max(summary["history"], key=lambda r: r["val_dice"]) if summary["history"] else {}
+    size = "x".join(map(str, config.image_size)) if config.image_size else "native"
+    append_run(
+        runs_log or Path(config.out_dir).parent / "runs.csv",
+        {
+            "run": Path(config.out_dir).name, "architecture": config.arch, "encoder": config.encoder or "",
+            "loss": config.loss, "image_size": size, "augmentation": config.augment, "epochs": summary["epochs"],
+            "val_dice": best.get("val_dice", ""), "val_iou": best.get("val_iou", ""), "notes": config.notes,
+        },
+    )
+    return summary

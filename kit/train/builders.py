@@ -1,0 +1,115 @@
+"""Pure builders from a TrainConfig: model, datasets with folds, data loaders, optimiser."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from kit.data import SegmentationDataset, image_items, load_stats, make_folds, tile_items
+from kit.train.config import TrainConfig
+
+__all__ = ["model_spec", "build_model_from_spec", "build_datasets", "build_loader", "build_optimizer", "EpochSampler"]
+
+
+def model_spec(config: TrainConfig) -> dict[str, Any]:
+    """The arguments that rebuild the model of a run (stored in its checkpoints; inference reads them)."""
+    kwargs = dict(config.model_kwargs)
+    if config.encoder is not None:
+        kwargs.setdefault("encoder_name", config.encoder)
+    return {"name": config.arch, "num_classes": config.num_classes, "kwargs": kwargs}
+
+
+def build_model_from_spec(spec: dict[str, Any], encoder_weights: str | None = None) -> torch.nn.Module:
+    """Build the model described by :func:`model_spec` (no weights are downloaded)."""
+    from kit.models import build_model
+
+    return build_model(
+        spec["name"], num_classes=spec["num_classes"], encoder_weights=encoder_weights, **spec["kwargs"]
+    )
+
+
+def _items(config: TrainConfig):
+    if config.tiles_dir is not None:
+        from kit.io import read_png_mask
+
+        return tile_items(config.tiles_dir), read_png_mask, load_stats(config.tiles_dir)
+    from kit.io import read_neopolyp_mask
+
+    return image_items(config.competition, config.data_dir), read_neopolyp_mask, (None, None)
+
+
+def build_datasets(config: TrainConfig) -> tuple[SegmentationDataset, SegmentationDataset]:
+    """Train and validation datasets of ``config.fold`` (folds grouped by source image, stratified if asked)."""
+    from kit.augment import build_augmentation
+
+    items, read_mask, (mean, std) = _items(config)
+    stratify = config.fold_stratify if config.fold_stratify in items.columns else None
+    items["fold"] = make_folds(items, config.n_folds, config.fold_group, stratify, seed=config.seed)
+    norm = {} if mean is None else {"mean": mean, "std": std}
+    common = dict(read_mask=read_mask, size=config.image_size, binarize=config.binarize, erode=config.erode, **norm)
+    train = SegmentationDataset(
+        items[items["fold"] != config.fold],
+        mode=config.resize_mode,
+        transform=build_augmentation(config.augment),
+        seed=config.seed,
+        **common,
+    )
+    val = SegmentationDataset(items[items["fold"] == config.fold], mode="resize", **common)
+    if len(train) == 0 or len(val) == 0:
+        raise ValueError(f"fold {config.fold} leaves {len(train)} training and {len(val)} validation items")
+    return train, val
+
+
+class EpochSampler(Sampler[int]):
+    """Shuffled indices that depend only on (seed, epoch): identical after a resume, shardable across ranks."""
+
+    def __init__(self, size: int, seed: int, shuffle: bool = True, rank: int = 0, world_size: int = 1) -> None:
+        self.size, self.seed, self.shuffle = size, seed, shuffle
+        self.rank, self.world_size = rank, world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the permutation of ``epoch``."""
+        self.epoch = epoch
+
+    def __iter__(self):
+        if self.shuffle:
+            order = np.random.default_rng([self.seed, self.epoch]).permutation(self.size)
+        else:
+            order = np.arange(self.size)
+        per_rank = -(-self.size // self.world_size)
+        order = np.resize(order, per_rank * self.world_size)  # pad by wrapping so every rank gets equal work
+        return iter(order[self.rank :: self.world_size].tolist())
+
+    def __len__(self) -> int:
+        return -(-self.size // self.world_size)
+
+
+def build_loader(
+    dataset: Dataset, config: TrainConfig, train: bool, rank: int = 0, world_size: int = 1
+) -> DataLoader:
+    """A DataLoader over ``dataset`` with an :class:`EpochSampler` (and multi-scale batches when configured)."""
+    sampler = EpochSampler(len(dataset), config.seed, shuffle=train, rank=rank, world_size=world_size)
+    loader_kwargs = dict(
+        num_workers=config.num_workers,
+        pin_memory=torch.cuda.is_available(),
+        persistent_workers=config.num_workers > 0,
+    )
+    if train and config.multi_scale:
+        from kit.augment import MultiScaleCollate
+
+        loader_kwargs["collate_fn"] = MultiScaleCollate(config.multi_scale, seed=config.seed)
+    return DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, drop_last=False, **loader_kwargs)
+
+
+def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """Adam, AdamW or SGD (momentum 0.9) at ``config.max_lr``."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.max_lr, weight_decay=config.weight_decay)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=config.max_lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(params, lr=config.max_lr, momentum=0.9, weight_decay=config.weight_decay)

@@ -1,0 +1,49 @@
+"""Multi-GPU training with DistributedDataParallel (e.g. both T4s of a Kaggle T4 ×2), launchable from a notebook."""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from kit.train.config import TrainConfig
+
+__all__ = ["fit_distributed", "free_port"]
+
+
+def free_port() -> int:
+    """A free TCP port on localhost for the process group rendezvous."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _worker(rank: int, world_size: int, config: dict[str, Any], port: int, backend: str) -> None:
+    from kit.train.trainer import Trainer
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group(backend, rank=rank, world_size=world_size)
+    try:
+        device = None
+        if backend == "nccl":
+            torch.cuda.set_device(rank)
+            device = f"cuda:{rank}"
+        Trainer(TrainConfig.from_dict(config), rank=rank, world_size=world_size, device=device).fit()
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
+def fit_distributed(config: TrainConfig, world_size: int | None = None, backend: str | None = None) -> None:
+    """Train ``config`` on ``world_size`` processes (default: every visible GPU); rank 0 writes the files.
+
+    Runs from a notebook cell: the workers are spawned processes that import the kit, so nothing has to be
+    defined in ``__main__``. With one GPU or none, prefer :func:`kit.train.run_training`.
+    """
+    world_size = world_size or max(1, torch.cuda.device_count())
+    backend = backend or ("nccl" if torch.cuda.is_available() and torch.cuda.device_count() >= world_size else "gloo")
+    mp.spawn(_worker, args=(world_size, config.to_dict(), free_port(), backend), nprocs=world_size, join=True)
