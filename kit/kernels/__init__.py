@@ -1,0 +1,25 @@
+"""Kaggle packaging: kernel folders, wheels and models datasets, and push wrappers over the kaggle CLI."""
+
+from kit.kernels.build import build_kernel_folder, build_kernel_folders, inject_parameters
+from kit.kernels.datasets import KAGGLE_MISSING_PACKAGES, build_models_dataset, build_wheels_dataset
+from kit.kernels.metadata import dataset_metadata, kernel_metadata, slugify, validate_dataset_metadata, validate_kernel_metadata
+from kit.kernels.push import push_dataset, push_kernel
+from kit.kernels.settings import load_dataset_settings, load_kernel_settings
+
+__all__ = [
+    "KAGGLE_MISSING_PACKAGES",
+    "build_kernel_folder",
+    "build_kernel_folders",
+    "build_models_dataset",
+    "build_wheels_dataset",
+    "dataset_metadata",
+    "inject_parameters",
+    "kernel_metadata",
+    "load_dataset_settings",
+    "load_kernel_settings",
+    "push_dataset",
+    "push_kernel",
+    "slugify",
+    "validate_dataset_metadata",
+    "validate_kernel_metadata",
+]

@@ -1,0 +1,77 @@
+"""Per-kernel settings read from the repository's ``kernels/`` folder (one JSON file per kernel)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["KernelSettings", "DatasetSettings", "load_kernel_settings", "load_dataset_settings", "repo_root"]
+
+
+def repo_root() -> Path:
+    """The folder holding ``kernels/`` and ``notebooks/`` (the kit's source checkout)."""
+    return Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class KernelSettings:
+    """One kernel: which notebook, GPU or not, internet or not, and which sources it attaches.
+
+    ``datasets`` names entries of ``kernels/datasets.json`` ("wheels", "models"); ``kernels`` names other
+    kernels whose output this one reads; ``submission`` marks the offline code-competition kernel.
+    """
+
+    name: str
+    slug: str
+    notebook: str
+    gpu: bool
+    internet: bool
+    competition: bool
+    datasets: tuple[str, ...] = ()
+    kernels: tuple[str, ...] = ()
+    submission: bool = False
+
+
+@dataclass(frozen=True)
+class DatasetSettings:
+    """A dataset the kit builds: its slug and title on Kaggle."""
+
+    name: str
+    slug: str
+    title: str
+
+
+def _read(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+
+
+def load_kernel_settings(root: str | Path | None = None) -> dict[str, KernelSettings]:
+    """All kernel settings under ``root`` (default ``<repo>/kernels``), by name; bad keys are named in the error."""
+    folder = Path(root) if root else repo_root() / "kernels"
+    fields = set(KernelSettings.__dataclass_fields__)
+    found = {}
+    for path in sorted(folder.glob("*.json")):
+        if path.name == "datasets.json":
+            continue
+        values = _read(path)
+        unknown, missing = set(values) - fields, {"name", "slug", "notebook", "gpu", "internet", "competition"} - set(values)
+        if unknown or missing:
+            raise ValueError(f"{path}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
+        values["datasets"] = tuple(values.get("datasets", ()))
+        values["kernels"] = tuple(values.get("kernels", ()))
+        found[values["name"]] = KernelSettings(**values)
+    if not found:
+        raise FileNotFoundError(f"no kernel settings (*.json) in {folder}")
+    return found
+
+
+def load_dataset_settings(root: str | Path | None = None) -> dict[str, DatasetSettings]:
+    """The datasets the kernels attach, from ``kernels/datasets.json``."""
+    path = (Path(root) if root else repo_root() / "kernels") / "datasets.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: it lists the wheels and models datasets")
+    return {name: DatasetSettings(name=name, **values) for name, values in _read(path).items()}

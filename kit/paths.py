@@ -1,0 +1,66 @@
+"""Where data lives: local folders or Kaggle mounts (new ``competitions/``/``datasets/`` and legacy forms).
+
+``KIT_KAGGLE_INPUT`` and ``KIT_KAGGLE_WORKING`` point the Kaggle input and working roots at local folders,
+so tests and the demo can simulate ``/kaggle/input`` and ``/kaggle/working``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["kaggle_input_root", "working_root", "on_kaggle", "find_competition_data", "find_dataset", "find_file"]
+
+
+def kaggle_input_root() -> Path:
+    """``$KIT_KAGGLE_INPUT`` or ``/kaggle/input``."""
+    return Path(os.environ.get("KIT_KAGGLE_INPUT", "/kaggle/input"))
+
+
+def working_root() -> Path:
+    """``$KIT_KAGGLE_WORKING``, else ``/kaggle/working`` when it exists, else the current folder."""
+    if "KIT_KAGGLE_WORKING" in os.environ:
+        return Path(os.environ["KIT_KAGGLE_WORKING"])
+    kaggle = Path("/kaggle/working")
+    return kaggle if kaggle.is_dir() else Path.cwd()
+
+
+def on_kaggle() -> bool:
+    """True inside a Kaggle kernel (its run-type variable is set) or when the input root exists."""
+    return "KAGGLE_KERNEL_RUN_TYPE" in os.environ or kaggle_input_root().is_dir()
+
+
+def _first_existing(candidates: list[Path], what: str) -> Path:
+    for path in candidates:
+        if path.is_dir():
+            return path
+    tried = "\n  ".join(str(p) for p in candidates)
+    raise FileNotFoundError(f"{what} not found; looked in:\n  {tried}")
+
+
+def find_competition_data(slug: str, local: str | Path | None = None) -> Path:
+    """The competition's data folder: ``local`` if given, else the new then the legacy Kaggle mount."""
+    if local is not None:
+        return _first_existing([Path(local)], f"competition data for {slug}")
+    root = kaggle_input_root()
+    return _first_existing([root / "competitions" / slug, root / slug], f"competition data for {slug}")
+
+
+def find_dataset(slug: str, owner: str | None = None) -> Path:
+    """An attached dataset: ``datasets/<owner>/<slug>`` (any owner when None), then legacy ``<slug>``."""
+    root = kaggle_input_root()
+    owners = [owner] if owner else sorted(p.name for p in (root / "datasets").glob("*") if p.is_dir())
+    candidates = [root / "datasets" / o / slug for o in owners] + [root / slug]
+    if not owners:
+        candidates.insert(0, root / "datasets" / "<owner>" / slug)
+    return _first_existing(candidates, f"dataset {slug}")
+
+
+def find_file(name: str, roots: list[str | Path] | None = None) -> Path:
+    """The first file called ``name`` under ``roots`` (default: the Kaggle input root), searched recursively."""
+    roots = [Path(r) for r in (roots or [kaggle_input_root()])]
+    for root in roots:
+        for path in sorted(root.rglob(name)) if root.is_dir() else []:
+            if path.is_file():
+                return path
+    raise FileNotFoundError(f"no file named {name!r} under {', '.join(map(str, roots))}")
