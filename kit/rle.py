@@ -10,6 +10,7 @@ row-major (NeoPolyp). An empty mask is the empty string; NaN/None (pandas' empty
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Iterable
 
 import numpy as np
@@ -39,11 +40,36 @@ def _flat_runs(flat: np.ndarray) -> np.ndarray:
     return np.flatnonzero(padded[1:] != padded[:-1])
 
 
+def _boundaries(mask: np.ndarray, order: str) -> np.ndarray:
+    """Sorted flat positions where the 0/1 value changes along the ``order`` pixel sequence (0..H·W).
+
+    No transposed copy of the image: changes inside each line (a column for "F", a row for "C") come
+    from a difference along that axis in the array's own memory order; changes between lines compare the
+    last pixel of one line with the first of the next.
+    """
+    h, w = mask.shape
+    if order == "F":
+        inner = np.flatnonzero(mask[1:] != mask[:-1])  # index y*w + x of (y+1, x) vs (y, x)
+        y, x = np.divmod(inner, w)
+        inner = x * h + y + 1
+        first, last, line_len = mask[0], mask[-1], h
+    else:
+        inner = np.flatnonzero(mask[:, 1:] != mask[:, :-1])
+        y, x = np.divmod(inner, w - 1)
+        inner = y * w + x + 1
+        first, last, line_len = mask[:, 0], mask[:, -1], w
+    between = (np.flatnonzero(last[:-1] != first[1:]) + 1) * line_len
+    ends = [np.array([0])] if first[0] else []
+    if last[-1]:
+        ends.append(np.array([h * w]))
+    return np.sort(np.concatenate([inner.astype(np.int64), between.astype(np.int64), *ends]))
+
+
 def _format(starts: np.ndarray, lengths: np.ndarray) -> str:
     pairs = np.empty(starts.size * 2, dtype=np.int64)
     pairs[0::2] = starts
     pairs[1::2] = lengths
-    return " ".join(map(str, pairs.tolist()))
+    return str(pairs.tolist())[1:-1].replace(",", "")
 
 
 def encode(mask: np.ndarray, order: str = "F") -> str:
@@ -52,11 +78,30 @@ def encode(mask: np.ndarray, order: str = "F") -> str:
     mask = np.asarray(mask)
     if mask.ndim != 2:
         raise ValueError(f"mask must be 2-D (height, width), got shape {mask.shape}")
-    binary = mask.astype(bool, copy=False).view(np.uint8) if mask.dtype == bool else (mask != 0).view(np.uint8)
-    flat = binary.ravel(order=order)
-    bounds = _flat_runs(flat)
+    binary = mask.view(np.uint8) if mask.dtype == bool else (mask != 0).view(np.uint8)
+    bounds = _boundaries(binary, order)
     starts, ends = bounds[0::2], bounds[1::2]
     return _format(starts + 1, ends - starts)
+
+
+def _parse(rle: str) -> np.ndarray:
+    """The integers of an RLE string (fast path for well-formed input, exact errors otherwise)."""
+    if not rle.strip():
+        return np.zeros(0, np.int64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)  # numpy warns when it stops at a bad token
+        try:
+            values = np.fromstring(rle, dtype=np.int64, sep=" ")
+            if rle.rstrip()[-1].isdigit():
+                return values
+        except (DeprecationWarning, ValueError):
+            pass
+    tokens = rle.split()
+    try:
+        return np.array(tokens, dtype=np.int64)
+    except (ValueError, OverflowError):
+        bad = next(t for t in tokens if not t.lstrip("-").isdigit())
+        raise ValueError(f"RLE token {bad!r} is not an integer") from None
 
 
 def runs_from_rle(rle: str | float | None, shape: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -69,14 +114,9 @@ def runs_from_rle(rle: str | float | None, shape: tuple[int, int] | None = None)
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     if not isinstance(rle, str):
         raise ValueError(f"RLE must be a string, got {type(rle).__name__}")
-    tokens = rle.split()
-    if len(tokens) % 2:
-        raise ValueError(f"RLE has an odd number of tokens ({len(tokens)}): expected 'start length' pairs")
-    try:
-        values = np.array(tokens, dtype=np.int64)
-    except (ValueError, OverflowError):
-        bad = next(t for t in tokens if not t.lstrip("-").isdigit())
-        raise ValueError(f"RLE token {bad!r} is not an integer") from None
+    values = _parse(rle)
+    if values.size % 2:
+        raise ValueError(f"RLE has an odd number of tokens ({values.size}): expected 'start length' pairs")
     starts, lengths = values[0::2] - 1, values[1::2]
     if starts.size and starts.min() < 0:
         i = int(np.argmax(starts < 0))
@@ -103,10 +143,17 @@ def decode(rle: str | float | None, shape: tuple[int, int], order: str = "F") ->
     _check_order(order)
     shape = _check_shape(shape)
     starts, lengths = runs_from_rle(rle, shape)
-    flat = np.zeros(shape[0] * shape[1], dtype=np.uint8)
-    for start, end in zip(starts.tolist(), (starts + lengths).tolist()):
-        flat[start:end] = 1
-    return flat.reshape(shape, order=order)
+    total = shape[0] * shape[1]
+    if starts.size == 0:
+        return np.zeros(shape, dtype=np.uint8, order=order)
+    counts = np.empty(2 * starts.size + 1, dtype=np.int64)  # gap, run, gap, run, ..., tail
+    counts[0] = starts[0]
+    counts[1:-1:2] = lengths
+    counts[2:-1:2] = starts[1:] - (starts[:-1] + lengths[:-1])
+    counts[-1] = total - (starts[-1] + lengths[-1])
+    values = np.zeros(counts.size, dtype=np.uint8)
+    values[1::2] = 1
+    return np.repeat(values, counts).reshape(shape, order=order)
 
 
 class RleMask:

@@ -1,0 +1,27 @@
+"""The RLE approach most public Kaggle notebooks use (our re-typing of the idea, for benchmarks only)."""
+
+import numpy as np
+
+__all__ = ["encode", "decode"]
+
+
+def encode(mask: np.ndarray) -> str:
+    """Column-major RLE: transpose, flatten, pad with [0] on both sides (promotes to int64), find changes."""
+    pixels = mask.T.flatten()
+    pixels = np.concatenate([[0], pixels, [0]])
+    runs = np.where(pixels[1:] != pixels[:-1])[0] + 1
+    runs[1::2] -= runs[::2]
+    return " ".join(str(x) for x in runs)
+
+
+def decode(rle: str, shape: tuple[int, int]) -> np.ndarray:
+    """Column-major decode: a flat zero image, one slice assignment per run, reshape (W, H) and transpose."""
+    height, width = shape
+    tokens = rle.split()
+    starts, lengths = [np.asarray(x, dtype=int) for x in (tokens[0::2], tokens[1::2])]
+    starts -= 1
+    ends = starts + lengths
+    flat = np.zeros(height * width, dtype=np.uint8)
+    for lo, hi in zip(starts, ends):
+        flat[lo:hi] = 1
+    return flat.reshape(width, height).T

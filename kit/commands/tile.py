@@ -1,0 +1,39 @@
+"""``python -m kit tile``: cut a competition's images into tiles with masks, index.csv and stats.json."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["HELP", "configure", "run"]
+
+HELP = "tile a competition's images (streaming windows, tissue filter, optional pixel-size normalisation)"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Data, output and grid options."""
+    from kit.competitions import list_competitions
+
+    parser.add_argument("--competition", required=True, choices=list_competitions())
+    parser.add_argument("--data", required=True, help="competition data folder")
+    parser.add_argument("--out", required=True, help="output folder (images/, masks/, index.csv, stats.json)")
+    parser.add_argument("--split", default="train", choices=["train", "test"])
+    parser.add_argument("--sz", type=int, default=256, help="tile side in output pixels")
+    parser.add_argument("--reduce", type=float, default=4.0, help="source pixels per output pixel")
+    parser.add_argument("--pixel-size", type=float, default=None,
+                        help="target µm per pixel instead of --reduce (needs a pixel_size column, e.g. 0.4)")
+    parser.add_argument("--stride", type=int, default=None, help="output pixels between tiles (< sz: overlap)")
+    parser.add_argument("--s-th", type=int, default=40, help="saturation threshold of the tissue filter")
+    parser.add_argument("--p-th", type=int, default=None, help="pixel count threshold (default 1000*(sz/256)^2)")
+    parser.add_argument("--no-filter", action="store_true", help="keep every tile")
+    parser.add_argument("--workers", type=int, default=1, help="processes (one image each)")
+    parser.add_argument("--zip", action="store_true", help="also write train.zip and masks.zip")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Tile and print the summary."""
+    from kit.tiling import TileSettings, tile_dataset
+
+    settings = TileSettings(sz=args.sz, reduce=args.reduce, pixel_size=args.pixel_size, stride=args.stride,
+                            s_th=args.s_th, p_th=args.p_th, filter=not args.no_filter)
+    print(tile_dataset(args.competition, args.data, args.out, args.split, settings, args.workers, args.zip))
+    return 0
