@@ -27,24 +27,24 @@ _HUBMAP_PIXEL_SIZES = {  # µm per pixel (competitions.md §3.3)
 class CompetitionProfile:
     """Everything the kit needs to know about one competition's files and submission."""
 
-    slug: str
+    slug: str  # Kaggle competition slug, also its data folder name
     title: str
-    rle_order: str
-    id_column: str
-    rle_column: str | None
+    rle_order: str  # "F" column-major (HuBMAP), "C" row-major (NeoPolyp); see kit.rle
+    id_column: str  # image id column of the train/test tables
+    rle_column: str | None  # train-table column holding the mask RLE; None when masks are image files
     train_csv: str | None
     test_csv: str | None
     required_train_columns: tuple[str, ...]
     required_test_columns: tuple[str, ...]
-    submission_columns: tuple[str, str]
-    classes: tuple[str, ...]
-    train_image_pattern: str
+    submission_columns: tuple[str, str]  # (id column, prediction column) of submission.csv
+    classes: tuple[str, ...]  # foreground classes in class-id order (id 1, 2, ...); background (0) excluded
+    train_image_pattern: str  # relative to the data folder, "{id}" replaced by the image id
     test_image_pattern: str
-    train_mask_pattern: str | None = None
-    metadata_csv: str | None = None
+    train_mask_pattern: str | None = None  # ground-truth mask images (NeoPolyp only)
+    metadata_csv: str | None = None  # per-image sizes and patient data (HuBMAP 2021)
     sample_submission: str = "sample_submission.csv"
     metric: str = "mean per-image Dice, empty vs empty = 1"
-    pixel_sizes: dict[str, dict[str, float]] = field(default_factory=dict)
+    pixel_sizes: dict[str, dict[str, float]] = field(default_factory=dict, hash=False)  # source -> organ -> µm/px
 
     @property
     def num_classes(self) -> int:
@@ -65,12 +65,15 @@ class CompetitionProfile:
         return Path(data_dir) / self.train_mask_pattern.format(id=image_id)
 
     def pixel_size(self, organ: str, data_source: str = "HPA") -> float:
-        """µm per pixel of ``organ`` images from ``data_source`` ("HPA" or "Hubmap")."""
-        try:
-            return self.pixel_sizes[data_source][organ]
-        except KeyError:
+        """µm per pixel of ``organ`` images from ``data_source`` ("HPA" or "Hubmap", any letter case)."""
+        sources = {source.lower(): organs for source, organs in self.pixel_sizes.items()}
+        organs = sources.get(str(data_source).lower(), {})
+        if organ not in organs:
             valid = {source: sorted(organs) for source, organs in self.pixel_sizes.items()}
-            raise KeyError(f"no pixel size for organ {organ!r} from {data_source!r}; known: {valid}") from None
+            raise KeyError(
+                f"no pixel size for organ {organ!r} from {data_source!r} in {self.slug}; known: {valid or 'none'}"
+            )
+        return organs[organ]
 
     def read_table(self, data_dir: str | Path, split: str = "train") -> pd.DataFrame:
         """The image table of ``split``: the competition CSV checked for its columns (ids as strings).
@@ -111,12 +114,22 @@ class CompetitionProfile:
 
 
 def _read_csv(path: Path, required: tuple[str, ...], id_column: str) -> pd.DataFrame:
-    if not path.exists():
+    """``path`` with ids as strings, checked for the ``required`` columns and for blank or repeated ids."""
+    if not path.is_file():
         raise FileNotFoundError(f"{path} not found")
-    table = pd.read_csv(path, dtype={id_column: str}, keep_default_na=True)
+    try:
+        table = pd.read_csv(path, dtype={id_column: str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not a readable CSV with columns {list(required)} ({err})") from None
     missing = [c for c in required if c not in table.columns]
     if missing:
         raise ValueError(f"{path} lacks columns {missing}; it has {list(table.columns)}")
+    blank = table[id_column].isna()
+    if blank.any():
+        raise ValueError(f"{path}: empty {id_column!r} in row(s) {(table.index[blank] + 2).tolist()[:5]} (file lines)")
+    duplicated = table[id_column][table[id_column].duplicated()].unique().tolist()
+    if duplicated:
+        raise ValueError(f"{path}: {id_column!r} values must be unique; repeated: {duplicated[:5]}")
     return table
 
 

@@ -1,19 +1,20 @@
 """Images and masks: windowed RGB reads from any competition image, NeoPolyp colour masks, atomic PNG writes.
 
-TIFFs go through rasterio windowed reads (RGB bands, RGB split over subdatasets, single band, BigTIFF,
-tiled or striped); JPEG/PNG through OpenCV. Every read returns H×W×3 uint8 RGB.
+TIFFs go through rasterio windowed reads (layouts: :mod:`kit.io_tiff`); JPEG/PNG through OpenCV. Every read
+returns H×W×3 uint8 RGB.
 """
 
 from __future__ import annotations
 
 import os
-import warnings
+import threading
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from kit.fsutil import atomic_path
+from kit.io_tiff import TiffSource
 
 __all__ = [
     "ImageReader",
@@ -28,81 +29,48 @@ __all__ = [
 _TIFF_SUFFIXES = {".tif", ".tiff"}
 
 
-def _to_uint8(array: np.ndarray) -> np.ndarray:
-    if array.dtype == np.uint8:
-        return array
-    if array.dtype == np.uint16:
-        return (array // 257).astype(np.uint8)
-    if np.issubdtype(array.dtype, np.floating) and array.size and array.max() <= 1.0:
-        return np.clip(array * 255 + 0.5, 0, 255).astype(np.uint8)
-    return np.clip(array, 0, 255).astype(np.uint8)
-
-
 class ImageReader:
     """Read windows of one image as H×W×3 uint8 RGB; windows may reach past the border (filled).
 
-    The file is opened lazily and re-opened after a fork, so a reader can be handed to DataLoader workers.
-    Use as a context manager or call :meth:`close`.
+    The file is checked when the reader is made (missing: FileNotFoundError, unreadable: ValueError), then
+    opened lazily per process: a pickled copy (DataLoader workers) or a forked child opens its own handles
+    on its first read. Reads are serialised by a lock, so threads may share a reader. Use as a context
+    manager or call :meth:`close`; a read after ``close`` re-opens the file.
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"image {self.path} not found")
-        self._pid: int | None = None
-        self._bands: list = []  # (rasterio dataset, band index) per RGB channel
-        self._datasets: list = []
-        self._array: np.ndarray | None = None
-        self._shape: tuple[int, int] | None = None
-        self._open()
+        self._source: TiffSource | np.ndarray | None = None
+        self._pid, self._lock = os.getpid(), threading.Lock()
+        self._shape: tuple[int, int] = self._opened().shape[:2]
 
-    # ------------------------------------------------------------------ open
-    def _open(self) -> None:
-        self.close()
-        self._pid = os.getpid()
+    def _opened(self) -> TiffSource | np.ndarray:
+        """The TIFF handles or the decoded JPEG/PNG pixels, loading them on first use (call under the lock)."""
+        if self._source is None:
+            self._source = self._load()
+        return self._source
+
+    def _adopt_process(self) -> None:
+        """In a new process (pickled copy, forked child) drop inherited TIFF handles and the inherited lock."""
+        if isinstance(self._source, TiffSource):
+            self._source = None  # the parent's handles are never read from this process
+        self._pid, self._lock = os.getpid(), threading.Lock()
+
+    def _load(self) -> TiffSource | np.ndarray:
         if self.path.suffix.lower() in _TIFF_SUFFIXES:
-            self._open_tiff()
-        else:
-            array = cv2.imread(str(self.path), cv2.IMREAD_COLOR)
-            if array is None:
-                raise ValueError(f"image {self.path} could not be decoded: expected a readable JPEG/PNG/TIFF")
-            self._array = cv2.cvtColor(array, cv2.COLOR_BGR2RGB)
-            self._shape = self._array.shape[:2]
-
-    def _open_tiff(self) -> None:
-        import rasterio
-        from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
-
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                main = rasterio.open(self.path)
-                self._datasets.append(main)
-                if main.count >= 3:
-                    self._bands = [(main, 1), (main, 2), (main, 3)]
-                elif main.subdatasets:  # RGB stored as one single-band page per channel
-                    subs = [rasterio.open(s) for s in main.subdatasets[:3]]
-                    self._datasets.extend(subs)
-                    self._bands = [(s, 1) for s in subs] if len(subs) == 3 else [(subs[0], 1)] * 3
-                else:
-                    self._bands = [(main, 1)] * 3
-        except RasterioIOError as err:
-            raise ValueError(f"image {self.path} could not be opened as a TIFF ({err})") from None
-        shapes = {(d.height, d.width) for d, _ in self._bands}
-        if len(shapes) != 1:
-            raise ValueError(f"image {self.path}: channels have different sizes {sorted(shapes)}")
-        self._shape = shapes.pop()
-
-    def _ensure_open(self) -> None:
-        if self._pid != os.getpid():
-            self._open()
+            return TiffSource(self.path)
+        array = cv2.imread(str(self.path), cv2.IMREAD_COLOR)
+        if array is None:
+            raise ValueError(f"image {self.path} could not be decoded: expected a readable JPEG/PNG/TIFF file")
+        return cv2.cvtColor(array, cv2.COLOR_BGR2RGB)
 
     def close(self) -> None:
-        """Release the file handles (a later read re-opens them)."""
-        for dataset in self._datasets:
-            dataset.close()
-        self._datasets, self._bands, self._array = [], [], None
-        self._pid = None
+        """Release the file handles and decoded pixels (a later read re-opens the file)."""
+        if isinstance(self._source, TiffSource) and self._pid == os.getpid():  # only this process's handles
+            self._source.close()
+        self._source = None
 
     def __enter__(self) -> "ImageReader":
         return self
@@ -111,12 +79,13 @@ class ImageReader:
         self.close()
 
     def __getstate__(self) -> dict:
-        return {"path": self.path}
+        """Pickle only the path and size: the copy opens its own handles when it first reads."""
+        return {"path": self.path, "shape": self._shape}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["path"])
+        self.path, self._shape = state["path"], state["shape"]
+        self._source, self._pid, self._lock = None, None, threading.Lock()
 
-    # ------------------------------------------------------------------ read
     @property
     def shape(self) -> tuple[int, int]:
         """(height, width) in pixels."""
@@ -135,40 +104,80 @@ class ImageReader:
     def read(
         self, y0: int, x0: int, h: int, w: int, out_size: tuple[int, int] | None = None, fill: int = 0
     ) -> np.ndarray:
-        """The h×w×3 window at (y0, x0), optionally resized to ``out_size`` = (oh, ow) with INTER_AREA."""
-        self._ensure_open()
-        out = np.full((h, w, 3), fill, dtype=np.uint8)
-        ya, yb = max(y0, 0), min(y0 + h, self.height)
-        xa, xb = max(x0, 0), min(x0 + w, self.width)
-        if ya < yb and xa < xb:
-            out[ya - y0 : yb - y0, xa - x0 : xb - x0] = self._read_inside(ya, xa, yb - ya, xb - xa)
-        if out_size is not None and tuple(out_size) != (h, w):
-            out = cv2.resize(out, (out_size[1], out_size[0]), interpolation=cv2.INTER_AREA)
-        return out
+        """The h×w×3 window at (y0, x0), optionally resized to ``out_size`` = (oh, ow) with INTER_AREA.
 
-    def _read_inside(self, y0: int, x0: int, h: int, w: int) -> np.ndarray:
-        if self._array is not None:
-            return self._array[y0 : y0 + h, x0 : x0 + w]
-        from rasterio.windows import Window
-
-        window = Window(x0, y0, w, h)
-        main, _ = self._bands[0]
-        try:
-            if all(d is main for d, _ in self._bands):
-                bands = main.read([b for _, b in self._bands], window=window)
+        Pixels outside the image are ``fill`` (before resizing). TIFFs with internal overviews, shrunk at
+        least 2× on both axes, are averaged by GDAL from the overviews instead (much faster, within a few
+        grey levels of INTER_AREA).
+        """
+        y0, x0 = _integers("window origin", y0, x0)
+        h, w = _integers("window size", h, w, minimum=1)
+        out_h, out_w = (h, w) if out_size is None else _integers("out_size", *out_size, minimum=1)
+        if not 0 <= fill <= 255:
+            raise ValueError(f"fill must be a uint8 value in [0, 255], got {fill}")
+        box = _Box(y0, x0, h, w, self.height, self.width)
+        if self._pid != os.getpid():
+            self._adopt_process()
+        with self._lock:
+            source = self._opened()
+            if not isinstance(source, TiffSource):  # decoded JPEG/PNG; split copies, so no view escapes
+                planes = list(cv2.split(_on_canvas(source[box.ya : box.yb, box.xa : box.xb], box, fill)))
+            elif source.has_overviews and 2 * out_h <= h and 2 * out_w <= w:
+                return _decimated(source, box, out_h, out_w, fill)
             else:
-                bands = np.stack([d.read(b, window=window) for d, b in self._bands])
-        except Exception as err:  # rasterio raises its own types for truncated data
-            raise ValueError(f"image {self.path}: reading window {(y0, x0, h, w)} failed ({err})") from None
-        return _to_uint8(np.moveaxis(bands, 0, -1))
+                inside = source.read(box.ya, box.xa, box.yb - box.ya, box.xb - box.xa) if box.hits else []
+                planes = [_on_canvas(plane, box, fill) for plane in inside] or [np.full((h, w), fill, np.uint8)]
+        if (out_h, out_w) != (h, w):  # per plane: same result as resizing H×W×3, without a transposing copy
+            planes = [cv2.resize(plane, (out_w, out_h), interpolation=cv2.INTER_AREA) for plane in planes]
+        return cv2.merge(planes if len(planes) == 3 else planes * 3)
 
     def read_all(self) -> np.ndarray:
         """The whole image (small images only)."""
         return self.read(0, 0, self.height, self.width)
 
 
+class _Box:
+    """A window (y0, x0, h, w) and its part inside an image of ``height`` × ``width``: rows ya:yb, cols xa:xb."""
+
+    def __init__(self, y0: int, x0: int, h: int, w: int, height: int, width: int) -> None:
+        self.y0, self.x0, self.h, self.w = y0, x0, h, w
+        self.ya, self.yb = max(y0, 0), min(y0 + h, height)
+        self.xa, self.xb = max(x0, 0), min(x0 + w, width)
+        self.hits = self.ya < self.yb and self.xa < self.xb
+        self.inside = (self.ya, self.yb, self.xa, self.xb) == (y0, y0 + h, x0, x0 + w)
+
+
+def _on_canvas(pixels: np.ndarray, box: _Box, fill: int) -> np.ndarray:
+    """``pixels`` (the inside part of ``box``) placed on a ``fill`` canvas of the whole window."""
+    if box.inside:
+        return pixels
+    canvas = np.full((box.h, box.w) + pixels.shape[2:], fill, dtype=np.uint8)
+    if box.hits:
+        canvas[box.ya - box.y0 : box.yb - box.y0, box.xa - box.x0 : box.xb - box.x0] = pixels
+    return canvas
+
+
+def _decimated(source: TiffSource, box: _Box, out_h: int, out_w: int, fill: int) -> np.ndarray:
+    """The window shrunk to out_h × out_w by GDAL; the inside part is placed at its scaled position."""
+    out = np.full((out_h, out_w, 3), fill, dtype=np.uint8)
+    oy0, oy1 = round((box.ya - box.y0) * out_h / box.h), round((box.yb - box.y0) * out_h / box.h)
+    ox0, ox1 = round((box.xa - box.x0) * out_w / box.w), round((box.xb - box.x0) * out_w / box.w)
+    if box.hits and oy0 < oy1 and ox0 < ox1:
+        planes = source.read(box.ya, box.xa, box.yb - box.ya, box.xb - box.xa, (oy1 - oy0, ox1 - ox0))
+        out[oy0:oy1, ox0:ox1] = cv2.merge(planes if len(planes) == 3 else planes * 3)
+    return out
+
+
+def _integers(what: str, *values: int, minimum: int | None = None) -> tuple[int, ...]:
+    """``values`` as Python ints; ValueError naming ``what`` for non-integers or values below ``minimum``."""
+    if not all(isinstance(v, (int, np.integer)) and (minimum is None or v >= minimum) for v in values):
+        expected = "integers" if minimum is None else f"integers >= {minimum}"
+        raise ValueError(f"{what} must be {expected}, got {values}")
+    return tuple(int(v) for v in values)
+
+
 def open_image(path: str | os.PathLike) -> ImageReader:
-    """Open any competition image for windowed reads (missing file: FileNotFoundError naming it)."""
+    """Open any competition image for windowed reads (missing: FileNotFoundError, unreadable: ValueError)."""
     return ImageReader(path)
 
 
@@ -179,8 +188,10 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
 
 def write_png(path: str | os.PathLike, array: np.ndarray) -> None:
-    """Write an RGB (H×W×3) or single-channel (H×W) uint8 array as PNG, atomically."""
+    """Write an RGB (H×W×3) or single-channel (H×W) uint8/uint16 array as PNG, atomically."""
     array = np.asarray(array)
+    if array.dtype not in (np.uint8, np.uint16) or not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 3)):
+        raise ValueError(f"PNG {path}: expected an H×W or H×W×3 uint8/uint16 array, got {array.dtype} {array.shape}")
     if array.ndim == 3:
         array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
     with atomic_path(path, suffix=".png") as tmp:
@@ -189,10 +200,14 @@ def write_png(path: str | os.PathLike, array: np.ndarray) -> None:
 
 
 def read_png_mask(path: str | os.PathLike) -> np.ndarray:
-    """A class-id mask PNG (values are class ids, not 0/255) as H×W uint8."""
+    """A class-id mask PNG (values are class ids, not 0/255) as H×W uint8 (first channel of a colour PNG)."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"mask {path} not found")
     mask = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if mask is None:
-        raise FileNotFoundError(f"mask {path} not found or not a readable PNG")
+        raise ValueError(f"mask {path} could not be decoded: expected a PNG of class ids")
+    if mask.dtype != np.uint8:
+        raise ValueError(f"mask {path}: expected 8-bit class ids, got {mask.dtype}")
     return mask if mask.ndim == 2 else mask[..., 0]
 
 
@@ -202,6 +217,9 @@ def neopolyp_mask_to_classes(rgb: np.ndarray) -> np.ndarray:
     Thresholds in OpenCV HSV (competitions.md §4): red H in [0,10] ∪ [160,179], S >= 100, V >= 20;
     green H in [36,70], S >= 25, V >= 25 — tolerant of the JPEG colour noise around edges.
     """
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected an H×W×3 uint8 RGB mask, got {rgb.dtype} array of shape {rgb.shape}")
     hsv = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2HSV)
     hue, sat, val = hsv[..., 0], hsv[..., 1], hsv[..., 2]
     red = ((hue <= 10) | (hue >= 160)) & (sat >= 100) & (val >= 20)

@@ -1,4 +1,11 @@
-"""The RLE approach most public Kaggle notebooks use (our re-typing of the idea, for benchmarks only)."""
+"""The RLE approach most public Kaggle notebooks use, column-major (HuBMAP) only.
+
+Our own re-typing of the classic idea, kept as the yardstick for bench/rle.py and the classic tiler:
+encode = transpose, flatten, pad with ``[0]`` (which promotes uint8 to int64), find value changes;
+decode = flat zero image, one slice assignment per run, reshape and transpose.
+"""
+
+from __future__ import annotations
 
 import numpy as np
 
@@ -6,7 +13,7 @@ __all__ = ["encode", "decode"]
 
 
 def encode(mask: np.ndarray) -> str:
-    """Column-major RLE: transpose, flatten, pad with [0] on both sides (promotes to int64), find changes."""
+    """Column-major RLE of a 0/1 mask the classic way."""
     pixels = mask.T.flatten()
     pixels = np.concatenate([[0], pixels, [0]])
     runs = np.where(pixels[1:] != pixels[:-1])[0] + 1
@@ -15,10 +22,10 @@ def encode(mask: np.ndarray) -> str:
 
 
 def decode(rle: str, shape: tuple[int, int]) -> np.ndarray:
-    """Column-major decode: a flat zero image, one slice assignment per run, reshape (W, H) and transpose."""
+    """Column-major decode to an (height, width) uint8 mask, one Python slice assignment per run."""
     height, width = shape
     tokens = rle.split()
-    starts, lengths = [np.asarray(x, dtype=int) for x in (tokens[0::2], tokens[1::2])]
+    starts, lengths = (np.asarray(x, dtype=int) for x in (tokens[0::2], tokens[1::2]))
     starts -= 1
     ends = starts + lengths
     flat = np.zeros(height * width, dtype=np.uint8)

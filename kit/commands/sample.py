@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["HELP", "configure", "run"]
+__all__ = ["HELP", "configure", "run", "parse_size"]
 
 HELP = "write a synthetic dataset in a competition's layout (train, test, sample_submission, hidden labels)"
+
+
+def parse_size(text: str) -> int | tuple[int, int]:
+    """``"512"`` -> 512, ``"2048x3072"`` -> (2048, 3072) (height x width)."""
+    parts = text.lower().split("x")
+    if len(parts) not in (1, 2) or not all(p.strip().isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(f"size must be N or HxW in pixels (e.g. 512 or 2048x3072), got {text!r}")
+    sides = tuple(int(p) for p in parts)
+    return sides[0] if len(sides) == 1 else sides
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -14,10 +23,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     from kit.competitions import list_competitions
 
     parser.add_argument("--competition", required=True, choices=list_competitions())
-    parser.add_argument("--out", required=True, help="folder to write the dataset into")
-    parser.add_argument("--n", type=int, default=None, help="number of images (train + test)")
-    parser.add_argument("--size", type=int, default=None, help="image side / longer side in pixels")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", required=True, help="folder to write the dataset into (empty, or a previous sample)")
+    parser.add_argument("--n", type=int, default=None, help="number of images, train + test (default per competition)")
+    parser.add_argument("--size", type=parse_size, default=None,
+                        help="image side / longer side in pixels, or HxW for 2021 slides (default per competition)")
+    parser.add_argument("--seed", type=int, default=0, help="same seed, same files")
 
 
 def run(args: argparse.Namespace) -> int:

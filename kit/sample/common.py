@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ SCORING_DIR = "_scoring"  # test labels live here, outside the competition layou
 
 @dataclass
 class SampleSummary:
-    """What :func:`kit.sample.make_sample` wrote."""
+    """What :func:`kit.sample.make_sample` wrote (``files`` relative to ``out_dir``)."""
 
     slug: str
     out_dir: Path
@@ -25,22 +25,43 @@ class SampleSummary:
     n_test: int
     image_sizes: list[tuple[int, int]] = field(default_factory=list)
     foreground: float = 0.0
-    files: int = 0
+    files: list[str] = field(default_factory=list)
+    seed: int = 0
+    reused: bool = False
 
     def __str__(self) -> str:
-        sizes = sorted(set(self.image_sizes))
-        shown = ", ".join(f"{h}x{w}" for h, w in sizes[:4]) + (" ..." if len(sizes) > 4 else "")
+        sizes = sorted(set(self.image_sizes), key=lambda hw: (hw[0] * hw[1], hw))
+        if len(sizes) <= 3:
+            shown = ", ".join(f"{h}x{w}" for h, w in sizes)
+        else:
+            shown = f"{len(sizes)} sizes from {sizes[0][0]}x{sizes[0][1]} to {sizes[-1][0]}x{sizes[-1][1]}"
+        done = "already held this sample (same parameters), nothing rewritten" if self.reused else "written"
         return (
-            f"{self.slug}: {self.n_train} train + {self.n_test} test images ({shown}) in {self.out_dir}; "
-            f"{self.files} files; mean foreground {self.foreground:.1%}; test labels in "
-            f"{self.out_dir / SCORING_DIR} (not part of the competition layout)"
+            f"{self.slug} synthetic sample in {self.out_dir} ({done}): {self.n_train} train + {self.n_test} test "
+            f"images, H x W {shown}, seed {self.seed}, {len(self.files)} files. Labelled structures cover "
+            f"{self.foreground:.1%} of the pixels on average. Test labels are kept in {self.out_dir / SCORING_DIR} "
+            "(outside the competition layout: use them only to score). Synthetic images check the pipeline end "
+            "to end; scores on them say nothing about leaderboard scores."
         )
 
+    def to_dict(self) -> dict:
+        """JSON-ready fields."""
+        data = asdict(self)
+        data["out_dir"] = str(self.out_dir)
+        return data
 
-def write_csv(table: pd.DataFrame, path: Path) -> None:
-    """Write a CSV atomically (no index column)."""
+    @classmethod
+    def from_dict(cls, data: dict) -> SampleSummary:
+        """Inverse of :meth:`to_dict`."""
+        fields = {**data, "out_dir": Path(data["out_dir"]), "image_sizes": [tuple(s) for s in data["image_sizes"]]}
+        return cls(**fields)
+
+
+def write_csv(table: pd.DataFrame, path: Path) -> Path:
+    """Write a CSV atomically (no index column); returns ``path``."""
     with atomic_path(path, suffix=".csv") as tmp:
         table.to_csv(tmp, index=False)
+    return path
 
 
 def hex_ids(rng: np.random.Generator, n: int, length: int) -> list[str]:
