@@ -6,7 +6,8 @@ import argparse
 
 __all__ = ["HELP", "configure", "run"]
 
-HELP = "tile a competition's images (streaming windows, tissue filter, optional pixel-size normalisation)"
+HELP = ("tile a competition's images into PNG tiles + index.csv + stats.json (streaming windows, tissue filter, "
+        "optional pixel-size normalisation; a re-run resumes)")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -22,11 +23,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pixel-size", type=float, default=None,
                         help="target µm per pixel instead of --reduce (needs a pixel_size column, e.g. 0.4)")
     parser.add_argument("--stride", type=int, default=None, help="output pixels between tiles (< sz: overlap)")
-    parser.add_argument("--s-th", type=int, default=40, help="saturation threshold of the tissue filter")
-    parser.add_argument("--p-th", type=int, default=None, help="pixel count threshold (default 1000*(sz/256)^2)")
+    parser.add_argument("--s-th", type=int, default=40, help="tissue filter: HSV saturation threshold (0-255)")
+    parser.add_argument("--p-th", type=float, default=None,
+                        help="tissue filter: a tile needs more saturated pixels than this (default 1000*(sz/256)^2)")
     parser.add_argument("--no-filter", action="store_true", help="keep every tile")
-    parser.add_argument("--workers", type=int, default=1, help="processes (one image each)")
-    parser.add_argument("--zip", action="store_true", help="also write train.zip and masks.zip")
+    parser.add_argument("--workers", type=int, default=1, help="processes (each takes bands of grid rows)")
+    parser.add_argument("--zip", action="store_true", help="also write train.zip and masks.zip (kept tiles)")
 
 
 def run(args: argparse.Namespace) -> int:
