@@ -1,0 +1,56 @@
+"""Model zoo: ``build_model(name, ...)`` for every registered architecture, ``list_models()``, ``model_info(name)``.
+
+Contract: in ``eval()`` a model returns ONE logits tensor N×C×H×W at input size; in ``train()`` a deep-supervised
+model returns a list whose first item is that same map. Weights come from files only (``encoder_weights`` is a
+path); ``official_checkpoint=PATH`` loads the authors' published weights of the paper models.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch.nn as nn
+
+# Architecture modules: importing one registers its models. Keep this one block.
+from kit.models import smp, uresnet_hc, pranet  # noqa: F401  (registration side effect)
+from kit.models import sanet, hardnet_mseg, neounet, blazeneo, doubleunet, focalunet  # noqa: F401  (zoo II)
+
+from kit.models.info import ModelInfo, model_info
+from kit.models.official import load_official_checkpoint, official_layout, official_names
+from kit.models.registry import get_builder, registered_names
+from kit.models.weights import resolve_weights_path
+
+__all__ = ["build_model", "list_models", "model_info", "ModelInfo", "official_names"]
+
+
+def list_models() -> list[str]:
+    """Names accepted by :func:`build_model`, sorted."""
+    return registered_names()
+
+
+def build_model(name: str, num_classes: int = 1, in_channels: int = 3,
+                encoder_weights: str | os.PathLike | None = None, **kwargs) -> nn.Module:
+    """Build model ``name`` (see :func:`list_models`); nothing is downloaded.
+
+    Args:
+        name: registered architecture; an unknown name raises KeyError listing the valid ones.
+        num_classes: output channels (logits).
+        in_channels: input channels.
+        encoder_weights: path of a .pth/.pt/.bin/.safetensors file (encoder-only or whole-model state_dict)
+            loaded into the encoder, or None for random init. Hub tags such as "imagenet" raise ValueError.
+        official_checkpoint: (keyword) path of the official published checkpoint of a paper model; it is
+            loaded after building (see :mod:`kit.models.official`).
+        **kwargs: architecture options (``encoder_name`` for smp models, ``backbone`` for PraNet ...).
+
+    Returns:
+        The model, in train mode as ``nn.Module`` leaves it.
+    """
+    builder = get_builder(name)
+    official_checkpoint = kwargs.pop("official_checkpoint", None)
+    if official_checkpoint is not None:
+        official_layout(name)  # fail before building when the model has no official layout
+    weights_path = resolve_weights_path(encoder_weights)
+    model = builder(num_classes=num_classes, in_channels=in_channels, encoder_weights=weights_path, **kwargs)
+    if official_checkpoint is not None:
+        load_official_checkpoint(model, name, official_checkpoint)
+    return model

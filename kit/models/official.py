@@ -1,0 +1,134 @@
+"""Official checkpoints: one small key-mapping entry per paper model, and a strict loader.
+
+An entry says where the official weights come from, which of their keys are unused by design (prefixes; for
+example a backbone's ImageNet classifier that the segmentation forward never runs) and how an official key
+becomes ours (identity when our module names equal the official ones). ``build_model(name,
+official_checkpoint=PATH)`` calls :func:`load_official_checkpoint`, which fails loudly on anything left over.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn as nn
+
+from kit.models.weights import read_state_dict
+
+__all__ = [
+    "OfficialLayout",
+    "register_official",
+    "official_layout",
+    "official_names",
+    "map_official_state_dict",
+    "load_official_checkpoint",
+]
+
+KeyMap = Callable[[str], str]
+StateConvert = Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class OfficialLayout:
+    """How the official state_dict of model ``name`` maps onto ours."""
+
+    name: str
+    source: str
+    unused_prefixes: tuple[str, ...]
+    rename: KeyMap
+    convert: StateConvert | None = None  # applied to the renamed state_dict (e.g. reorder class channels)
+
+    def is_unused(self, key: str) -> bool:
+        """True for official keys that the official forward never uses (dropped when loading)."""
+        return key.startswith(self.unused_prefixes)
+
+
+_LAYOUTS: dict[str, OfficialLayout] = {}
+
+
+def register_official(name: str, *, source: str, unused_prefixes: tuple[str, ...] = (),
+                      convert: StateConvert | None = None) -> Callable[[KeyMap], KeyMap]:
+    """Decorator: register ``rename(official_key) -> our_key`` as the official layout of model ``name``;
+    ``convert`` (optional) then transforms the renamed state_dict's values."""
+
+    def decorate(rename: KeyMap) -> KeyMap:
+        if name in _LAYOUTS:
+            raise ValueError(f"official layout {name!r} is registered twice")
+        _LAYOUTS[name] = OfficialLayout(name, source, tuple(unused_prefixes), rename, convert)
+        return rename
+
+    return decorate
+
+
+def official_names() -> list[str]:
+    """Models with an official checkpoint layout, sorted."""
+    return sorted(_LAYOUTS)
+
+
+def official_layout(name: str) -> OfficialLayout:
+    """The layout of ``name``; KeyError listing the models that have one."""
+    try:
+        return _LAYOUTS[name]
+    except KeyError:
+        raise KeyError(
+            f"model {name!r} has no official checkpoint layout; models with one: {', '.join(official_names())}"
+        ) from None
+
+
+def map_official_state_dict(name: str, state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """(our state_dict, official keys dropped as unused by design) for an official ``state``."""
+    layout = official_layout(name)
+    dropped = sorted(k for k in state if layout.is_unused(k))
+    mapped = {layout.rename(k): v for k, v in state.items() if not layout.is_unused(k)}
+    if len(mapped) != len(state) - len(dropped):
+        raise ValueError(f"official layout {name!r}: two official keys map to the same key")
+    if layout.convert is not None:
+        mapped = layout.convert(mapped)
+    return mapped, dropped
+
+
+def _examples(keys, n: int = 5) -> str:
+    keys = sorted(keys)
+    return ", ".join(keys[:n]) + (f" ... ({len(keys)} in all)" if len(keys) > n else "")
+
+
+def load_official_checkpoint(model: nn.Module, name: str, path: str | os.PathLike) -> list[str]:
+    """Load the official checkpoint at ``path`` into ``model`` (registered as ``name``); return the dropped keys.
+
+    Every official key must land on a model key of the same shape and every model key must be filled
+    (``num_batches_tracked`` excepted: checkpoints from old PyTorch lack it); otherwise ValueError lists them.
+    """
+    path = Path(path)
+    mapped, dropped = map_official_state_dict(name, read_state_dict(path))
+    target = model.state_dict()
+    unexpected = mapped.keys() - target.keys()
+    missing = {k for k in target.keys() - mapped.keys() if not k.endswith("num_batches_tracked")}
+    mismatched = [f"{k}: checkpoint {tuple(mapped[k].shape)} vs model {tuple(target[k].shape)}"
+                  for k in sorted(mapped.keys() & target.keys()) if mapped[k].shape != target[k].shape]
+    problems = []
+    if mismatched:
+        problems.append(f"shape mismatches (num_classes/backbone differ from the official model?): "
+                        f"{'; '.join(mismatched[:5])}" + (f" ... ({len(mismatched)} in all)" if len(mismatched) > 5 else ""))
+    if missing:
+        problems.append(f"model keys the checkpoint lacks: {_examples(missing)}")
+    if unexpected:
+        problems.append(f"checkpoint keys the model lacks: {_examples(unexpected)}")
+    if problems:
+        raise ValueError(f"official checkpoint {path} does not fit model {name!r}: " + " | ".join(problems))
+    model.load_state_dict(mapped, strict=False)
+    return dropped
+
+
+# ----------------------------------------------------------------------------- official layouts, one entry each
+
+
+@register_official(
+    "pranet",
+    source="DengPingFan/PraNet: lib/PraNet_Res2Net.py (PraNet, published PraNet-19.pth)",
+    unused_prefixes=("resnet.fc.",),  # Res2Net ImageNet classifier, never run by PraNet.forward
+)
+def _pranet_key(key: str) -> str:
+    return key  # our module names are the official ones

@@ -1,0 +1,136 @@
+"""Weights from files only: read a state_dict (.pth/.pt/.bin/.safetensors) and load it into an encoder.
+
+Nothing here downloads. ``encoder_weights`` everywhere in ``kit.models`` is the path of a file, typically in a
+Kaggle dataset; a hub tag such as ``"imagenet"`` is refused with an explanation.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+__all__ = ["WEIGHT_SUFFIXES", "CLASSIFIER_PREFIXES", "resolve_weights_path", "read_state_dict", "load_encoder_weights"]
+
+WEIGHT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors")
+#: ImageNet classifier heads found in backbone checkpoints; an encoder has no such layer, so they are skipped
+CLASSIFIER_PREFIXES = ("fc.", "_fc.", "classifier.", "last_linear.", "linear.", "head.")
+_CONTAINER_KEYS = ("state_dict", "model", "model_state_dict")
+_WRAPPER_PREFIXES = ("module.", "_orig_mod.")  # DataParallel / DistributedDataParallel, torch.compile
+
+
+def resolve_weights_path(encoder_weights: str | os.PathLike | None) -> Path | None:
+    """``None`` stays ``None``; an existing file becomes its Path; anything else raises a clear error."""
+    if encoder_weights is None:
+        return None
+    if not isinstance(encoder_weights, (str, os.PathLike)):
+        raise ValueError(f"encoder_weights must be a file path or None, got {type(encoder_weights).__name__}")
+    path = Path(encoder_weights)
+    if path.is_file():
+        return path
+    text = str(encoder_weights)
+    if path.suffix.lower() in WEIGHT_SUFFIXES or os.sep in text or "/" in text:
+        raise FileNotFoundError(f"encoder weights file {text} not found")
+    raise ValueError(
+        f"encoder_weights={text!r} is not a file: weights are never downloaded here; pass the path of a "
+        f"{'/'.join(WEIGHT_SUFFIXES)} file (e.g. from a Kaggle dataset under /kaggle/input), or None"
+    )
+
+
+def _strip_wrappers(key: str) -> str:
+    changed = True
+    while changed:
+        changed = False
+        for prefix in _WRAPPER_PREFIXES:
+            if key.startswith(prefix):
+                key, changed = key[len(prefix):], True
+    return key
+
+
+def _load_pickle(path: Path) -> object:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # kit training checkpoints also hold optimizer and RNG states (NumPy objects); these are the user's own files
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # torch raises several types for truncated or foreign files
+        raise ValueError(f"weights file {path} could not be read ({type(err).__name__}: {err})") from err
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The state_dict in ``path``: unwraps ``{"state_dict"|"model"|"model_state_dict": ...}`` containers and strips
+    ``module.`` / ``_orig_mod.`` prefixes. Raises FileNotFoundError / ValueError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file {path} not found")
+    if path.suffix.lower() == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            obj: object = load_file(str(path), device="cpu")
+        except Exception as err:
+            raise ValueError(f"weights file {path} is not a readable safetensors file ({err})") from err
+    else:
+        obj = _load_pickle(path)
+    while isinstance(obj, dict) and not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        inner = next((obj[k] for k in _CONTAINER_KEYS if isinstance(obj.get(k), dict)), None)
+        if inner is None:
+            bad = next(k for k, v in obj.items() if not isinstance(v, torch.Tensor))
+            raise ValueError(
+                f"weights file {path}: entry {bad!r} is not a tensor and no {'/'.join(_CONTAINER_KEYS)} "
+                f"state_dict was found inside"
+            )
+        obj = inner
+    if not isinstance(obj, dict) or not obj:
+        raise ValueError(f"weights file {path} holds no state_dict (found {type(obj).__name__})")
+    return {_strip_wrappers(k): v for k, v in obj.items()}
+
+
+def _candidates(state: dict[str, torch.Tensor], model_prefix: str) -> list[dict[str, torch.Tensor]]:
+    """Ways the file's keys may line up with the encoder's: as they are, a full model's ``model_prefix`` part,
+    or a bare timm backbone wrapped as ``model.*`` (smp ``tu-`` encoders)."""
+    inner = {k[len(model_prefix):]: v for k, v in state.items() if k.startswith(model_prefix)}
+    return [state, inner, {f"model.{k}": v for k, v in state.items()}]
+
+
+def _examples(keys, n: int = 5) -> str:
+    keys = sorted(keys)
+    return ", ".join(keys[:n]) + (f" ... ({len(keys)} in all)" if len(keys) > n else "")
+
+
+def load_encoder_weights(encoder: nn.Module, path: str | os.PathLike, model_prefix: str = "encoder.") -> list[str]:
+    """Load the weights in ``path`` into ``encoder`` and return the classifier keys that were skipped.
+
+    The file may hold the encoder alone (backbone checkpoint, timm or smp layout) or a whole model whose encoder
+    sits under ``model_prefix``. Strict: a missing encoder key (other than ``num_batches_tracked``), an unexpected
+    key (other than a classifier head) or a shape mismatch raises ValueError listing the keys.
+    """
+    path = Path(path)
+    state = read_state_dict(path)
+    target = encoder.state_dict()
+    source = max(_candidates(state, model_prefix), key=lambda c: len(c.keys() & target.keys()))
+    if not source.keys() & target.keys():
+        raise ValueError(
+            f"weights file {path}: no key matches the encoder; it expects keys like {_examples(target)}, "
+            f"the file has {_examples(state)}"
+        )
+    ignored = sorted(k for k in source.keys() - target.keys() if k.removeprefix("model.").startswith(CLASSIFIER_PREFIXES))
+    unexpected = source.keys() - target.keys() - set(ignored)
+    missing = {k for k in target.keys() - source.keys() if not k.endswith("num_batches_tracked")}
+    mismatched = [f"{k}: file {tuple(source[k].shape)} vs encoder {tuple(target[k].shape)}"
+                  for k in sorted(source.keys() & target.keys()) if source[k].shape != target[k].shape]
+    problems = []
+    if mismatched:
+        problems.append(f"shape mismatches (different in_channels or encoder?): {'; '.join(mismatched[:5])}"
+                        + (f" ... ({len(mismatched)} in all)" if len(mismatched) > 5 else ""))
+    if missing:
+        problems.append(f"missing encoder keys: {_examples(missing)}")
+    if unexpected:
+        problems.append(f"unexpected keys: {_examples(unexpected)}")
+    if problems:
+        raise ValueError(f"weights file {path} does not fit the encoder: " + " | ".join(problems))
+    encoder.load_state_dict({k: source[k] for k in target.keys() & source.keys()}, strict=False)
+    return ignored
