@@ -321,8 +321,10 @@ class Trainer:
             probs.append(np.round(p.numpy() * 255).astype(np.uint8))
             targets.append(m.numpy().astype(np.uint8))
         items = self.val_data.items if hasattr(self.val_data, "items") else pd.DataFrame()
-        ids = items["tile"].astype(str).to_numpy() if "tile" in items else items.get("id", pd.Series(dtype=str)).astype(str).to_numpy()
-        groups = items["organ"].astype(str).to_numpy() if "organ" in items else np.array([""] * len(ids))
+        id_column = "tile" if "tile" in items else "id"
+        ids = np.asarray(items.get(id_column, pd.Series(dtype=str)).astype(str).tolist(), dtype=str)
+        groups = (np.asarray(items["organ"].astype(str).tolist(), dtype=str) if "organ" in items
+                  else np.full(len(ids), "", dtype=str))
         with atomic_path(path, suffix=".npz") as tmp:
             np.savez_compressed(tmp, probs=np.concatenate(probs), targets=np.concatenate(targets), ids=ids, groups=groups)
         return path

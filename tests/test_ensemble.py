@@ -1,0 +1,186 @@
+"""OOF ensemble search (weights, global and per-group thresholds), OOF loading, ensemble.json."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from kit.infer.ensemble import EnsembleConfig, EnsembleModel, dice_by_threshold, load_oof, search_ensemble
+from kit.infer.postprocess import apply_threshold, resolve_threshold
+from kit.infer.predictor import Member, ModelInput, Predictor
+
+
+def brute_dice(pred: np.ndarray, target: np.ndarray) -> float:
+    total = pred.sum() + target.sum()
+    return 1.0 if total == 0 else 2.0 * (pred & target).sum() / total
+
+
+def test_dice_by_threshold_matches_brute_force():
+    rng = np.random.default_rng(0)
+    probs = rng.integers(0, 256, (5, 6, 7)).astype(np.float32) / 255
+    targets = rng.random((5, 6, 7)) < 0.3
+    targets[4] = False  # an empty target: empty vs empty scores 1
+    table = dice_by_threshold(probs, targets)
+    assert table.shape == (5, 255)
+    for level in (0, 60, 128, 254):
+        pred = probs > (level + 0.5) / 255
+        for i in range(5):
+            assert table[i, level] == pytest.approx(brute_dice(pred[i], targets[i]))
+    assert table[4, 254] == 1.0
+
+
+def constructed_case(n: int = 6, size: int = 8):
+    """Two runs that separate foreground from background only when averaged with weights near 0.5/0.5.
+
+    Foreground: both runs say 0.5. Half the background: run A says 0.9, run B 0. The other half: A 0, B 0.9.
+    With weights (w, 1-w) the background reaches max(0.9w, 0.9(1-w)) < 0.5 only for 0.444 < w < 0.556.
+    """
+    targets = np.zeros((n, size, size), np.uint8)
+    targets[:, 2:6, 2:6] = 1
+    run_a = np.where(targets == 1, 0.5, 0.0).astype(np.float32)
+    run_b = run_a.copy()
+    run_a[:, :, :2][targets[:, :, :2] == 0] = 0.9
+    run_b[:, :, 6:][targets[:, :, 6:] == 0] = 0.9
+    return [run_a, run_b], targets
+
+
+@pytest.mark.parametrize("method", ["grid", "coordinate"])
+def test_search_finds_the_known_optimum(method):
+    runs, targets = constructed_case()
+    result = search_ensemble(runs, targets, step=0.1, method=method)
+    assert result.weights == pytest.approx([0.5, 0.5])
+    assert result.score == pytest.approx(1.0)
+    # foreground sits at level 128, background at level 115: any threshold between separates them
+    assert 115 / 255 < result.threshold < 128 / 255
+    assert search_ensemble([runs[0]], targets).weights == [1.0]
+    assert search_ensemble(runs, targets, step=0.1, method="grid").score > search_ensemble(
+        [runs[0]], targets
+    ).score
+
+
+def test_three_runs_put_no_weight_on_noise():
+    runs, targets = constructed_case()
+    noise = np.random.default_rng(1).random(targets.shape).astype(np.float32)
+    result = search_ensemble([runs[0], runs[1], noise], targets, step=0.1)  # 66-point grid
+    assert result.weights == pytest.approx([0.5, 0.5, 0.0])
+    assert result.score == pytest.approx(1.0)
+
+
+def test_per_group_thresholds_are_found_and_applied():
+    targets = np.zeros((4, 8, 8), np.uint8)
+    targets[:, 2:6, 2:6] = 1
+    organs = ["kidney", "kidney", "lung", "lung"]
+    probs = np.empty(targets.shape, np.uint8)
+    probs[:2] = np.where(targets[:2] == 1, 80, 20)  # kidney: separable between 20 and 80 (0.08..0.31)
+    probs[2:] = np.where(targets[2:] == 1, 220, 150)  # lung: separable between 150 and 220 (0.59..0.86)
+    result = search_ensemble([probs], targets, groups=organs)
+    assert result.group_score == pytest.approx(1.0)
+    assert result.score < 1.0  # one global threshold cannot separate both organs
+    assert 20 / 255 < result.group_thresholds["kidney"] < 80 / 255
+    assert 150 / 255 < result.group_thresholds["lung"] < 220 / 255
+    table = {"default": result.threshold, **result.group_thresholds}
+    for prob, target, organ in zip(probs, targets, organs):
+        assert np.array_equal(apply_threshold(prob, resolve_threshold(table, organ=organ)), target)
+
+
+def test_multiclass_weights():
+    targets = np.zeros((3, 6, 6), np.int64)
+    targets[:, :3] = 1
+    targets[:, 3:, :3] = 2
+    good = np.eye(3, dtype=np.float32)[targets].transpose(0, 3, 1, 2)  # one-hot: perfect
+    bad = np.roll(good, 1, axis=1)  # every pixel gets the wrong class
+    result = search_ensemble([good * 0.2 + 0.4, bad], targets, step=0.25)  # only weight 1 on "good" is right
+    assert result.weights == pytest.approx([1.0, 0.0]) and result.threshold is None
+    assert result.score == pytest.approx(1.0)
+
+
+def test_search_rejects_mismatched_inputs():
+    runs, targets = constructed_case()
+    with pytest.raises(ValueError, match="run 1 has shape"):
+        search_ensemble([runs[0], runs[1][:3]], targets)
+    with pytest.raises(ValueError, match="groups has 2 keys"):
+        search_ensemble(runs, targets, groups=["a", "b"])
+    with pytest.raises(ValueError, match="method"):
+        search_ensemble(runs, targets, method="random")
+
+
+def test_load_oof_aligns_runs_on_ids(tmp_path):
+    rng = np.random.default_rng(2)
+    targets = rng.integers(0, 2, (4, 5, 5)).astype(np.uint8)
+    probs = rng.integers(0, 256, (4, 1, 5, 5)).astype(np.uint8)
+    ids = np.array(["a", "b", "c", "d"])
+    np.savez(tmp_path / "r1.npz", probs=probs, targets=targets, ids=ids, groups=np.array(["k", "k", "l", "l"]))
+    order = [3, 1, 0]  # a different order and image "c" missing
+    np.savez(tmp_path / "r2.npz", probs=probs[order], targets=targets[order], ids=ids[order])
+    runs, got_targets, got_ids, groups = load_oof([tmp_path / "r1.npz", tmp_path / "r2.npz"])
+    assert got_ids.tolist() == ["a", "b", "d"] and groups.tolist() == ["k", "k", "l"]
+    assert np.array_equal(runs[0], runs[1]) and np.array_equal(got_targets, targets[[0, 1, 3]])
+    np.savez(tmp_path / "r3.npz", probs=probs, targets=1 - targets, ids=ids)
+    with pytest.raises(ValueError, match="disagree on the targets"):
+        load_oof([tmp_path / "r1.npz", tmp_path / "r3.npz"])
+    with pytest.raises(FileNotFoundError, match="nope.npz"):
+        load_oof([tmp_path / "nope.npz"])
+
+
+def make_config(**changes) -> EnsembleConfig:
+    models = [
+        EnsembleModel("unet_a", "a/best.pt", {"name": "tiny", "num_classes": 1, "kwargs": {}},
+                      ModelInput(window=256, overlap=0.5, reduce=4, mean=(0.5, 0.5, 0.5), std=(0.2, 0.2, 0.2))),
+        EnsembleModel("whole_b", "b/best.pt", {}, ModelInput(window=None, size=1024, blend="constant")),
+    ]
+    values = dict(competition="hubmap-organ-segmentation", models=models, weights=[0.7, 0.3],
+                  thresholds={"default": 0.4, "lung": 0.1}, tta=["flips"], min_area=50)
+    values.update(changes)
+    return EnsembleConfig(**values)
+
+
+def test_config_round_trip_and_errors(tmp_path):
+    config = make_config()
+    assert config.tta == ["identity", "hflip", "vflip", "rot180"]  # presets are stored expanded
+    path = tmp_path / "ensemble.json"
+    config.save(path)
+    assert [p.name for p in tmp_path.iterdir()] == ["ensemble.json"]  # no temporary file left behind
+    loaded = EnsembleConfig.load(path)
+    assert loaded == config
+    assert loaded.models[0].input.mean == (0.5, 0.5, 0.5)
+    broken = json.loads(path.read_text())
+    broken["models"][0]["input"]["windw"] = 3
+    path.write_text(json.dumps(broken))
+    with pytest.raises(KeyError, match="models\\[0\\].input.*unknown keys \\['windw'\\]"):
+        EnsembleConfig.load(path)
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        EnsembleConfig.load(path)
+    with pytest.raises(FileNotFoundError):
+        EnsembleConfig.load(tmp_path / "missing.json")
+    with pytest.raises(ValueError, match="weights"):
+        make_config(weights=[1.0])
+    with pytest.raises(ValueError, match="thresholds"):
+        make_config(thresholds={"default": 2})
+    with pytest.raises(KeyError, match="unknown TTA"):
+        make_config(tta=["spin"])
+
+
+def test_build_predictor_loads_checkpoints(tmp_path, monkeypatch):
+    import kit.train.builders as builders
+
+    def tiny(spec, encoder_weights=None):
+        torch.manual_seed(123)  # different init: the checkpoint must overwrite it
+        return torch.nn.Conv2d(3, spec["num_classes"], 3, padding=1)
+
+    monkeypatch.setattr(builders, "build_model_from_spec", tiny)
+    torch.manual_seed(0)
+    net = torch.nn.Conv2d(3, 1, 3, padding=1)
+    (tmp_path / "a").mkdir()
+    torch.save({"model": net.state_dict(), "model_spec": {"name": "tiny", "num_classes": 1}}, tmp_path / "a" / "best.pt")
+    model = EnsembleModel("a", "a/best.pt", {}, ModelInput(window=16, overlap=0.25))
+    config = EnsembleConfig("hubmap-kidney-segmentation", [model], tta=["hflip"])
+    predictor = config.build_predictor(root=tmp_path, device="cpu")
+    image = np.random.default_rng(3).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    direct = Predictor(Member(net, input=model.input), tta=["hflip"], device="cpu")
+    assert np.array_equal(predictor.predict_probs(image), direct.predict_probs(image))
+    with pytest.raises(FileNotFoundError):
+        config.build_predictor(root=tmp_path / "elsewhere", device="cpu")
