@@ -19,6 +19,7 @@ __all__ = [
     "SegmentationDataset",
     "tile_items",
     "image_items",
+    "image_metadata",
     "load_stats",
     "make_folds",
     "erode_mask",
@@ -171,6 +172,9 @@ def tile_items(tiles_dir: str | Path, kept_only: bool = True) -> pd.DataFrame:
     for column in ("id", "tile"):
         if column not in table.columns:
             raise ValueError(f"{index_path} lacks column {column!r}; it has {list(table.columns)}")
+    for column in ("organ", "data_source"):  # empty for competitions without organs (2021): "" not NaN
+        if column in table.columns:
+            table[column] = ["" if pd.isna(v) else str(v) for v in table[column]]
     if kept_only and "kept" in table.columns:
         table = table[table["kept"].astype(bool)]
     table = table.reset_index(drop=True)
@@ -195,6 +199,28 @@ def image_items(competition: str, data_dir: str | Path) -> pd.DataFrame:
     if "mask_path" not in table.columns:
         table["mask_path"] = [str(profile.mask_path(data_dir, i)) for i in table[profile.id_column]]
     return table.rename(columns={profile.id_column: "id"})
+
+
+def image_metadata(competition: str, data_dir: str | Path) -> pd.DataFrame:
+    """Per-image columns of a competition's training tables, one row per ``id`` (no RLE column).
+
+    HuBMAP 2022: train.csv (organ, data_source, age, sex ...); HuBMAP 2021 adds the dataset information
+    CSV (``patient_number``, ...), joined on the image file name. Used to group folds by patient.
+    """
+    from kit.competitions import get_profile
+
+    profile = get_profile(competition)
+    table = profile.read_table(data_dir, "train").rename(columns={profile.id_column: "id"})
+    table = table.drop(columns=[c for c in (profile.rle_column, "encoding") if c and c in table.columns])
+    table["id"] = table["id"].astype(str)
+    info_path = Path(data_dir) / profile.metadata_csv if profile.metadata_csv else None
+    if info_path is not None and info_path.exists():
+        info = pd.read_csv(info_path)
+        if "image_file" not in info.columns:
+            raise ValueError(f"{info_path} lacks column 'image_file'; it has {list(info.columns)}")
+        info["id"] = [Path(str(f)).stem for f in info["image_file"]]
+        table = table.merge(info.drop(columns=["image_file"]), on="id", how="left", suffixes=("", "_info"))
+    return table
 
 
 def load_stats(tiles_dir: str | Path) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["kaggle_input_root", "working_root", "on_kaggle", "find_competition_data", "find_dataset", "find_file"]
+__all__ = ["kaggle_input_root", "working_root", "on_kaggle", "find_competition_data", "find_dataset", "find_file",
+           "find_step_output"]
 
 
 def kaggle_input_root() -> Path:
@@ -64,3 +65,19 @@ def find_file(name: str, roots: list[str | Path] | None = None) -> Path:
             if path.is_file():
                 return path
     raise FileNotFoundError(f"no file named {name!r} under {', '.join(map(str, roots))}")
+
+
+def find_step_output(local: str | Path, marker: str) -> Path:
+    """The folder a previous notebook wrote: ``local`` if it holds ``marker``, else the first folder under the
+    Kaggle input root that does (a kernel's output attached as a source, e.g. the tiles of kernel 00).
+
+    ``marker`` is a file that step always writes (``tiling.json`` for tiles, ``oof.npz`` for a training run).
+    """
+    local = Path(local)
+    if (local / marker).is_file():
+        return local
+    try:
+        return find_file(marker, [local, kaggle_input_root()]).parent
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no {marker} in {local} nor under {kaggle_input_root()}: run the notebook that "
+                                f"writes it first, or attach that kernel's output") from None

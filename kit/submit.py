@@ -24,6 +24,8 @@ __all__ = [
     "mask_rows",
     "rle_rows",
     "read_sample_ids",
+    "image_id_of",
+    "sample_image_ids",
     "write_submission",
     "validate_submission",
     "write_fallback_submission",
@@ -134,13 +136,24 @@ def write_fallback_submission(
     return write_submission({i: "" for i in ids}, path, profile, sample_submission)
 
 
-def _image_id(profile: CompetitionProfile, row_id: str) -> str:
+def image_id_of(profile: CompetitionProfile | str, row_id: str) -> str:
+    """The image id of a submission row id (``<id>_<k>`` -> ``<id>`` for multi-class competitions)."""
+    profile = _profile(profile)
     if len(profile.classes) == 1:
         return row_id
     stem, _, suffix = row_id.rpartition("_")
     if not stem or not suffix.isdigit() or int(suffix) >= len(profile.classes):
         raise ValueError(f"row id {row_id!r} must be <image id>_<class 0..{len(profile.classes) - 1}>")
     return stem
+
+
+def sample_image_ids(
+    profile: CompetitionProfile | str, sample_submission: str | Path | pd.DataFrame
+) -> list[str]:
+    """The image ids sample_submission.csv asks for, in order of their first row, each once."""
+    profile = _profile(profile)
+    ids = [image_id_of(profile, row_id) for row_id in read_sample_ids(profile, sample_submission)]
+    return list(dict.fromkeys(ids))
 
 
 def validate_submission(
@@ -175,7 +188,7 @@ def validate_submission(
     for line, (row_id, rle) in enumerate(zip(ids, table[rle_column]), start=2):
         shape = None
         if image_sizes is not None:
-            image_id = _image_id(profile, row_id)
+            image_id = image_id_of(profile, row_id)
             if image_id not in image_sizes:
                 raise ValueError(f"{path}: line {line}: no image size for id {row_id!r} (image {image_id!r})")
             shape = tuple(int(s) for s in image_sizes[image_id])

@@ -1,4 +1,5 @@
-"""Plots for the notebooks: tile grids with mask overlays, kept/dropped counts (every plot returns its Figure).
+"""Plots for the notebooks: tile grids with mask overlays, kept/dropped counts, training curves, predictions
+next to ground truth, augmentation previews (every plot returns its Figure).
 
 Figures are closed in pyplot before they are returned, so a notebook shows each one once (as the cell's
 value) and nothing accumulates in pyplot's state.
@@ -11,7 +12,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["CLASS_COLOURS", "overlay", "show_tiles", "plot_kept_counts"]
+__all__ = [
+    "CLASS_COLOURS", "overlay", "show_tiles", "plot_kept_counts", "plot_history", "show_predictions",
+    "show_augmentations",
+]
 
 CLASS_COLOURS = ((255, 0, 0), (0, 255, 0), (0, 96, 255), (255, 200, 0))  # class 1, 2, 3, 4 (then repeats)
 
@@ -75,6 +79,88 @@ def plot_kept_counts(counts: pd.DataFrame, title: str = "tiles kept / dropped by
     ax.set_ylabel("tiles")
     ax.set_title(title)
     ax.legend()
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def plot_history(log: pd.DataFrame | str, title: str = ""):
+    """Training curves from a ``log.csv`` (or its table): train/val loss, val Dice/IoU, and the learning rate."""
+    import matplotlib.pyplot as plt
+
+    log = pd.read_csv(log) if not isinstance(log, pd.DataFrame) else log
+    missing = [c for c in ("epoch", "train_loss", "val_loss", "val_dice") if c not in log.columns]
+    if missing:
+        raise ValueError(f"training log lacks columns {missing}; it has {list(log.columns)}")
+    if log.empty:
+        raise ValueError("training log has no epochs yet")
+    fig, (ax_loss, ax_dice, ax_lr) = plt.subplots(1, 3, figsize=(13, 3.4))
+    ax_loss.plot(log["epoch"], log["train_loss"], "o-", ms=3, label="train")
+    ax_loss.plot(log["epoch"], log["val_loss"], "o-", ms=3, label="validation")
+    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
+    ax_loss.legend()
+    ax_dice.plot(log["epoch"], log["val_dice"], "o-", ms=3, color="tab:green", label="Dice")
+    if "val_iou" in log.columns:
+        ax_dice.plot(log["epoch"], log["val_iou"], "o-", ms=3, color="tab:olive", label="IoU")
+    best = log["val_dice"].idxmax()
+    ax_dice.axhline(log["val_dice"][best], color="grey", lw=0.8, ls="--")
+    ax_dice.set(xlabel="epoch", ylim=(0, 1), title=f"validation (best Dice {log['val_dice'][best]:.3f}, "
+                f"epoch {int(log['epoch'][best])})")
+    ax_dice.legend(loc="lower right")
+    if "lr" in log.columns:
+        ax_lr.plot(log["epoch"], log["lr"], color="tab:purple")
+        ax_lr.set_yscale("log")
+    ax_lr.set(xlabel="epoch", title="learning rate (end of epoch)")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def show_predictions(images: Sequence[np.ndarray], targets: Sequence[np.ndarray], preds: Sequence[np.ndarray],
+                     titles: Sequence[str] | None = None, alpha: float = 0.45, size: float = 2.6):
+    """One row per image: the image, ground truth tinted over it, the prediction tinted over it; returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    if not (len(images) == len(targets) == len(preds)) or len(images) == 0:
+        raise ValueError(f"got {len(images)} images, {len(targets)} targets and {len(preds)} predictions: "
+                         "need the same non-zero count")
+    if titles is not None and len(titles) != len(images):
+        raise ValueError(f"got {len(titles)} titles for {len(images)} images")
+    fig, axes = plt.subplots(len(images), 3, figsize=(3 * size, size * len(images)), squeeze=False)
+    for k, (image, target, pred) in enumerate(zip(images, targets, preds, strict=True)):
+        panels = (image, overlay(image, target, alpha), overlay(image, pred, alpha))
+        names = ("image" if titles is None else titles[k], "ground truth", "prediction")
+        for ax, panel, name in zip(axes[k], panels, names, strict=True):
+            ax.imshow(panel)
+            ax.set_title(name, fontsize=8)
+            ax.axis("off")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def show_augmentations(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], transform, variants: int = 4,
+                       seed: int = 0, size: float = 2.2):
+    """Each image (first column) and ``variants`` draws of an albumentations ``transform``, masks tinted over."""
+    import matplotlib.pyplot as plt
+
+    if len(images) == 0 or len(images) != len(masks):
+        raise ValueError(f"got {len(images)} images and {len(masks)} masks: need the same non-zero count")
+    fig, axes = plt.subplots(len(images), variants + 1, figsize=(size * (variants + 1), size * len(images)),
+                             squeeze=False)
+    for k, (image, mask) in enumerate(zip(images, masks, strict=True)):
+        shown = [(image, mask, "original")]
+        for v in range(variants):
+            if hasattr(transform, "set_random_seed"):
+                transform.set_random_seed(seed * 1000 + k * variants + v)
+            out = transform(image=image, mask=mask)
+            shown.append((out["image"], out["mask"], f"draw {v + 1}"))
+        for ax, (img, msk, name) in zip(axes[k], shown, strict=True):
+            ax.imshow(overlay(img, msk))
+            ax.set_title(name, fontsize=8)
+            ax.axis("off")
     fig.tight_layout()
     plt.close(fig)
     return fig

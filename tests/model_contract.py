@@ -1,4 +1,5 @@
-"""Shared checks for model-zoo tests: the output contract, save/load roundtrip, and official-reference helpers.
+"""Shared checks for model-zoo tests: the models under test and their tiny settings, the output contract, save/load
+roundtrip, and official-reference helpers.
 
 Used by test_models_zoo*.py. The official-reference recipe: build a state_dict of deterministic random tensors from
 the official names/shapes (stored in tests/data/<name>_reference.json), load it, run a seeded input in eval mode and
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -17,8 +19,14 @@ import torch.nn as nn
 
 __all__ = [
     "DATA_DIR",
+    "ZOO_I_CUSTOM",
+    "ZOO_II",
+    "tiny_kwargs",
+    "extra_output_channels",
+    "cpu_convolutions_for",
     "check_contract",
     "check_roundtrip",
+    "check_encoder_weights_file",
     "load_reference",
     "random_official_state_dict",
     "seeded_input",
@@ -28,16 +36,70 @@ __all__ = [
 
 DATA_DIR = Path(__file__).parent / "data"
 
+#: the custom (non-smp) models of Model zoo I and Model zoo II; with smp's architectures they are every registered model
+ZOO_I_CUSTOM = ("pranet", "uresnet34_scse_fpa_hc")
+ZOO_II = ("sanet", "hardnet_mseg", "neounet", "blazeneo", "doubleunet", "focalunet")
+
+#: small options where a model's size is free (the wrappers are under test, not smp's encoders and decoders or
+#: FocalNet-T); the paper models with official checkpoints keep their official widths. The U-Nets run with scSE.
+_UNET_DECODER = {"decoder_channels": (32, 32, 16, 16, 16)}  # scSE squeezes by 16
+_TINY = {
+    "unet": {**_UNET_DECODER, "decoder_attention_type": "scse"},
+    "unetplusplus": {**_UNET_DECODER, "decoder_attention_type": "scse"},
+    "manet": {**_UNET_DECODER, "decoder_pab_channels": 16},
+    "fpn": {"decoder_pyramid_channels": 32, "decoder_segmentation_channels": 32},  # GroupNorm(32 groups)
+    "pspnet": {"psp_out_channels": 32},
+    "deeplabv3": {"decoder_channels": 32},
+    "deeplabv3plus": {"decoder_channels": 32},
+    "upernet": {"decoder_channels": 32},
+    "segformer": {"decoder_segmentation_channels": 32},
+    "dpt": {"encoder_name": "tu-vit_tiny_patch16_224", "decoder_intermediate_channels": (16, 32, 64, 64),
+            "decoder_fusion_channels": 16},
+    "focalunet": {"embed_dim": 16, "depths": (1, 1, 1, 1)},
+}
+_TINY_SMP = {"encoder_name": "resnet18"}
+#: convolutions that PyTorch's native CPU kernels run far slower than oneDNN (FocalUNet's large depth-wise and
+#: transposed convolutions); every other model-zoo test runs the native kernels, which skip oneDNN's per-shape
+#: kernel creation (seconds each on 2 cores for the many one-off shapes of these tests)
+_ONEDNN_MODELS = ("focalunet",)
+
+
+def tiny_kwargs(name: str) -> dict:
+    """Builder options for the small test version of model ``name``."""
+    from kit.models.smp import SMP_ARCHITECTURES
+
+    smp_encoder = _TINY_SMP if name in SMP_ARCHITECTURES else {}
+    return {**smp_encoder, **_TINY.get(name, {})}
+
+
+def extra_output_channels(name: str) -> tuple[int, ...]:
+    """Extra channel counts that ``name``'s train-mode items after the first may have (see :func:`check_contract`)."""
+    return (1,) if name == "blazeneo" else ()
+
+
+@contextmanager
+def cpu_convolutions_for(test_id: str):
+    """Run a test with the CPU convolution backend that is fastest for its model (named in ``test_id``)."""
+    previous = torch.backends.mkldnn.enabled  # set directly: mkldnn.flags() also touches TF32 and warns each time
+    torch.backends.mkldnn.enabled = any(name in test_id for name in _ONEDNN_MODELS)
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = previous
+
 
 def _first(output) -> torch.Tensor:
     return output[0] if isinstance(output, (list, tuple)) else output
 
 
 def check_contract(model: nn.Module, num_classes: int, size: int, batch: int = 2, in_channels: int = 3,
-                   deep_supervision: bool | None = None) -> None:
-    """eval -> one finite tensor N×C×H×W; train -> tensor or list (first item that shape); backward gives gradients.
+                   deep_supervision: bool | None = None, extra_channels: tuple[int, ...] = ()) -> None:
+    """eval -> one finite tensor N×C×H×W; train -> tensor or list whose first item is the eval map; backward works.
 
-    ``deep_supervision``: when given, whether train() must return a list.
+    ``deep_supervision``: when given, whether train() must return a list. ``extra_channels``: channel counts
+    allowed, besides ``num_classes``, for the train items after the first (BlazeNeo's 1-channel auxiliary map).
+    "First item is the eval map" is checked with every sub-module in eval mode (BatchNorm running statistics, no
+    dropout) and only the top module in train mode, which is what selects the list output.
     """
     torch.manual_seed(0)
     x = torch.randn(batch, in_channels, size, size)
@@ -45,17 +107,24 @@ def check_contract(model: nn.Module, num_classes: int, size: int, batch: int = 2
     model.eval()
     with torch.no_grad():
         out = model(x)
-    assert isinstance(out, torch.Tensor), f"eval() returned {type(out).__name__}, expected one tensor"
-    assert tuple(out.shape) == expected, f"eval() shape {tuple(out.shape)} != {expected}"
-    assert torch.isfinite(out).all()
+        assert isinstance(out, torch.Tensor), f"eval() returned {type(out).__name__}, expected one tensor"
+        assert tuple(out.shape) == expected, f"eval() shape {tuple(out.shape)} != {expected}"
+        assert torch.isfinite(out).all()
+        model.training = True  # top module only
+        frozen = model(x)
+        model.training = False
+        torch.testing.assert_close(_first(frozen), out, msg="train() first item is not the eval() map")
 
     model.train()
     out = model(x)
     if deep_supervision is not None:
         assert isinstance(out, list) == deep_supervision, f"train() returned {type(out).__name__}"
     outputs = out if isinstance(out, (list, tuple)) else [out]
-    for item in outputs:
-        assert tuple(item.shape) == expected, f"train() output shape {tuple(item.shape)} != {expected}"
+    assert tuple(outputs[0].shape) == expected, f"train() first output shape {tuple(outputs[0].shape)} != {expected}"
+    for item in outputs[1:]:
+        n, c, h, w = item.shape
+        assert (n, h, w) == (batch, size, size) and c in (num_classes, *extra_channels), (
+            f"train() output shape {tuple(item.shape)}: expected {batch}×{(num_classes, *extra_channels)}×{size}×{size}")
     sum(o.float().pow(2).mean() for o in outputs).backward()
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     assert grads, "backward produced no gradient"
@@ -71,9 +140,29 @@ def check_roundtrip(model: nn.Module, rebuild, path: Path, size: int = 64) -> No
     other = rebuild()
     other.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     other.eval()
-    x = torch.randn(1, 3, size, size)
+    x = torch.randn(2, 3, size, size)  # a batch of 2: GroupNorm refuses one value per channel (FPN at stride 32)
     with torch.no_grad():
         torch.testing.assert_close(_first(other(x)), _first(model(x)), rtol=0, atol=0)
+
+
+def check_encoder_weights_file(build, encoder_of, path: Path, classifier: dict[str, list[int]]) -> None:
+    """An encoder state_dict saved to ``path`` (.pth or .safetensors) with an ImageNet ``classifier`` added
+    (name -> shape) loads through ``build(encoder_weights=path)``: every encoder tensor equals the file's."""
+    state = {k: v.clone() for k, v in encoder_of(build()).state_dict().items()}
+    for value in state.values():
+        if value.is_floating_point():
+            value.uniform_(-1, 1)  # differs from any fresh initialisation
+    file_state = {**state, **{k: torch.zeros(shape) for k, shape in classifier.items()}}
+    if path.suffix == ".safetensors":
+        from safetensors.torch import save_file
+
+        save_file(file_state, str(path))
+    else:
+        torch.save(file_state, path)
+    loaded = encoder_of(build(encoder_weights=path)).state_dict()
+    assert loaded.keys() == state.keys()
+    for key, value in state.items():
+        assert torch.equal(loaded[key], value), key
 
 
 # ----------------------------------------------------------------------------- official references

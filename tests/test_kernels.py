@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import ast
+import base64
+import csv
+import hashlib
 import json
+import sys
 import types
 import zipfile
 from pathlib import Path
@@ -11,18 +16,21 @@ import nbformat
 import pytest
 
 from kit.kernels import (
+    BOOTSTRAP_SOURCE,
     KAGGLE_MISSING_PACKAGES,
     build_kernel_folders,
+    build_kit_wheel,
     build_models_dataset,
     build_wheels_dataset,
     kernel_metadata,
     load_kernel_settings,
     push_dataset,
     push_kernel,
+    repack_installed,
     slugify,
     validate_kernel_metadata,
 )
-from kit.kernels.datasets import build_kit_wheel, download_command
+from kit.kernels.wheels import KAGGLE_IMAGE_MODULES, download_command
 from kit.kernels.push import parse_kernel_push
 from kit.kernels.settings import repo_root
 
@@ -61,8 +69,7 @@ def _fake_notebooks(tmp_path: Path) -> Path:
     """A settings folder like kernels/ whose notebooks are tiny generated ones."""
     settings = tmp_path / "kernels"
     settings.mkdir()
-    (settings / "datasets.json").write_text(json.dumps({"wheels": {"slug": "seg-kit-wheels", "title": "seg-kit wheels"},
-                                                        "models": {"slug": "seg-kit-models", "title": "seg-kit models"}}))
+    (settings / "datasets.json").write_text((repo_root() / "kernels" / "datasets.json").read_text())
     for name in load_kernel_settings():
         real = json.loads((repo_root() / "kernels" / f"{name}.json").read_text())
         notebook = nbformat.v4.new_notebook()
@@ -76,13 +83,14 @@ def _fake_notebooks(tmp_path: Path) -> Path:
     return settings
 
 
-def test_every_built_kernel_folder_passes_the_kaggle_cli_validation(tmp_path, kaggle_api):
+def test_every_built_kernel_folder_passes_the_kaggle_cli_validation(tmp_path, kaggle_api, capsys):
     settings = _fake_notebooks(tmp_path)
     folders = build_kernel_folders("someuser", "hubmap-organ-segmentation", tmp_path / "build", settings_dir=settings)
     assert sorted(f.name for f in folders) == sorted(load_kernel_settings())
     for folder in folders:
         kaggle_api.kernels_push(str(folder))
     assert len(kaggle_api.sent) == len(folders)
+    assert "surprising" not in capsys.readouterr().out  # the CLI warns when the title does not slugify to the slug
     by_slug = {r.slug: r for r in kaggle_api.sent}
     infer = by_slug["someuser/seg-kit-03-inference"]
     assert infer.enable_internet is False and infer.enable_gpu is True and infer.machine_shape == "NvidiaTeslaT4"
@@ -91,8 +99,25 @@ def test_every_built_kernel_folder_passes_the_kaggle_cli_validation(tmp_path, ka
     train = by_slug["someuser/seg-kit-01-training"]
     assert train.kernel_data_sources == ["someuser/seg-kit-00-tiling"]
     body = json.loads(infer.text)
-    assert all(not c.get("outputs") for c in body["cells"] if c["cell_type"] == "code")
-    assert "COMPETITION = 'hubmap-organ-segmentation'" in body["cells"][1]["source"]
+    code = [c for c in body["cells"] if c["cell_type"] == "code"]
+    assert all(not c.get("outputs") for c in code)
+    assert code[0]["source"] == BOOTSTRAP_SOURCE and code[1]["metadata"]["tags"] == ["parameters"]
+    assert code[2]["metadata"]["tags"] == ["injected-parameters"]
+    assert "COMPETITION = 'hubmap-organ-segmentation'" in code[2]["source"]
+
+
+def test_committed_notebooks_build_into_folders_the_kaggle_cli_accepts(tmp_path, kaggle_api, capsys):
+    missing = [s.notebook for s in load_kernel_settings().values() if not (repo_root() / s.notebook).is_file()]
+    assert not missing, f"kernels/*.json name notebooks that do not exist: {missing}"
+    folders = build_kernel_folders("someuser", "bkai-igh-neopolyp", tmp_path / "build")
+    for folder in folders:
+        kaggle_api.kernels_push(str(folder))
+        meta = json.loads((folder / "kernel-metadata.json").read_text())
+        notebook = nbformat.read(folder / meta["code_file"], as_version=4)
+        code = [c for c in notebook.cells if c.cell_type == "code"]
+        assert code[0].source == BOOTSTRAP_SOURCE and not any(c.outputs for c in code), folder.name
+    assert len(kaggle_api.sent) == len(folders) == len(load_kernel_settings())
+    assert "surprising" not in capsys.readouterr().out
 
 
 def test_real_settings_describe_an_offline_gpu_submission_kernel():
@@ -154,35 +179,141 @@ def test_push_reports_version_and_fails_on_invalid_sources(tmp_path):
         parse_kernel_push("something else")
 
 
-def test_wheels_dataset_holds_the_kit_wheel_and_valid_metadata(tmp_path, monkeypatch):
+def _fake_download(command):
+    """Stands in for ``pip download``: writes an empty wheel per requested package into --dest."""
+    dest = Path(command[command.index("--dest") + 1])
+    for package in command[command.index("--dest") + 2:]:
+        (dest / f"{package.replace('-', '_')}-1.0-py3-none-any.whl").write_bytes(b"")
+
+
+def test_wheels_dataset_holds_the_kit_wheel_the_missing_packages_and_valid_metadata(tmp_path):
     commands = []
-    real_build = build_kit_wheel
-    folder = build_wheels_dataset(tmp_path / "wheels", "someuser", download=True,
-                                  run=lambda c: commands.append(c) if "download" in c else real_build.__globals__["_run"](c))
-    wheel = next(folder.glob("kit-*-py3-none-any.whl"))
-    with zipfile.ZipFile(wheel) as archive:
-        names = archive.namelist()
-    assert "kit/rle.py" in names or any(n.startswith("kit/") for n in names)
-    assert "kit/kernels/push.py" in names
-    meta = json.loads((folder / "dataset-metadata.json").read_text())
-    assert meta == {"title": "seg-kit wheels", "id": "someuser/seg-kit-wheels", "licenses": [{"name": "CC0-1.0"}]}
+    (tmp_path / "wheels").mkdir()
+    (tmp_path / "wheels" / "segmentation_models_pytorch-0.1-py3-none-any.whl").write_bytes(b"stale")
+    def record(command):
+        commands.append(command)
+        _fake_download(command)
+
+    folder = build_wheels_dataset(tmp_path / "wheels", "someuser", run=record)
     (download,) = commands
     assert download == download_command(KAGGLE_MISSING_PACKAGES, folder)
-    assert "segmentation-models-pytorch" in download and "3.12" in download and "manylinux2014_x86_64" in download
+    assert download[download.index("--python-version") + 1] == "3.12" and "--only-binary=:all:" in download
+    assert "manylinux2014_x86_64" in download and "segmentation-models-pytorch" in download
+    assert not (folder / "segmentation_models_pytorch-0.1-py3-none-any.whl").exists()  # old versions removed
+    assert len(list(folder.glob("*.whl"))) == len(KAGGLE_MISSING_PACKAGES) + 1
+    names = zipfile.ZipFile(next(folder.glob("kit-*-py3-none-any.whl"))).namelist()
+    assert "kit/kernels/push.py" in names and not any("__pycache__" in n for n in names)
+    meta = json.loads((folder / "dataset-metadata.json").read_text())
+    assert meta == {"title": "seg-kit wheels", "id": "someuser/seg-kit-wheels", "licenses": [{"name": "CC0-1.0"}]}
+    with pytest.raises(RuntimeError, match="no wheel of \\['segmentation-models-pytorch'"):
+        build_wheels_dataset(tmp_path / "w2", "someuser", run=lambda c: None)
+
+
+def _imported_modules(source: str) -> set[str]:
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    modules = set()
+    for node in ast.walk(ast.parse(TransformerManager().transform_cell(source))):  # magics become calls
+        if isinstance(node, ast.Import):
+            modules |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules.add(node.module.split(".")[0])
+    return modules
+
+
+def test_every_third_party_import_is_in_the_kaggle_image_or_the_wheels_dataset():
+    sources = [p.read_text() for p in (repo_root() / "kit").rglob("*.py")]
+    for notebook in (repo_root() / "notebooks").glob("*.ipynb"):
+        sources += [c.source for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code"]
+    imported = set().union(*map(_imported_modules, sources)) - set(sys.stdlib_module_names) - {"kit", "__future__"}
+    shipped = {p.replace("-", "_") for p in KAGGLE_MISSING_PACKAGES}
+    unknown = imported - shipped - set(KAGGLE_IMAGE_MODULES)
+    assert not unknown, f"list {sorted(unknown)} in KAGGLE_MISSING_PACKAGES or KAGGLE_IMAGE_MODULES (kernels/wheels.py)"
+    assert {"segmentation_models_pytorch", "torch"} <= imported
+
+
+def _check_record(wheel: Path) -> list[str]:
+    """Every file of the wheel is listed in RECORD with its sha256 and size; returns the names."""
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        (record_name,) = [n for n in names if n.endswith(".dist-info/RECORD")]
+        rows = {row[0]: row[1:] for row in csv.reader(archive.read(record_name).decode().splitlines())}
+        assert set(rows) == set(names)
+        for name in names:
+            if name != record_name:
+                data = archive.read(name)
+                digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+                assert rows[name] == [f"sha256={digest}", str(len(data))], name
+    return names
+
+
+def test_kit_wheel_is_reproducible_and_repacks_keep_every_installed_file(tmp_path):
+    first = build_kit_wheel(tmp_path / "a")
+    second = build_kit_wheel(tmp_path / "b")
+    assert first.read_bytes() == second.read_bytes()
+    names = _check_record(first)
+    assert "kit-0.1.0.dist-info/entry_points.txt" in names and "kit/__init__.py" in names
+    smp = repack_installed("segmentation-models-pytorch", tmp_path)
+    import importlib.metadata
+
+    installed = {str(f) for f in importlib.metadata.distribution("segmentation_models_pytorch").files
+                 if f.suffix == ".py" and "__pycache__" not in f.parts}
+    assert installed and installed <= set(_check_record(smp))
+    with pytest.raises(ValueError, match="'numpy' is not pure Python"):
+        repack_installed("numpy", tmp_path)
+    with pytest.raises(ValueError, match="not installed"):
+        repack_installed("no-such-package-here", tmp_path)
+
+
+def test_push_dataset_creates_then_versions_and_fails_on_cli_errors(tmp_path):
+    folder = build_wheels_dataset(tmp_path / "wheels", "someuser", download=False)
+    created = "Your private Dataset is being created. Please check progress at https://www.kaggle.com/x"
     calls = []
-    push_dataset(folder, run=lambda a: calls.append(a) or (0, "Dataset creation started"))
-    assert calls[0][:3] == ["datasets", "create", "-p"]
+    assert push_dataset(folder, run=lambda a: calls.append(a) or (0, created)) == created
+    assert calls == [["datasets", "create", "-p", str(folder), "-r", "zip", "-q"]]
+    answers = iter([(0, "Dataset creation error: The requested title is already in use"),
+                    (0, "Dataset version is being created. Please check progress at https://www.kaggle.com/x")])
+    calls.clear()
+    assert "version is being created" in push_dataset(folder, "v2", run=lambda a: calls.append(a) or next(answers))
+    assert calls[1][:2] == ["datasets", "version"] and "v2" in calls[1]
+    with pytest.raises(RuntimeError, match="create failed"):
+        push_dataset(folder, run=lambda a: (0, "Dataset creation error: Invalid license"))
+    answers = iter([(0, "title already in use"), (1, "401 Unauthorized")])
+    with pytest.raises(RuntimeError, match="version failed"):
+        push_dataset(folder, run=lambda a: next(answers))
 
 
-def test_models_dataset_copies_checkpoints_named_by_ensemble_json(tmp_path):
+def test_models_dataset_packs_slim_checkpoints_named_by_ensemble_json(tmp_path):
+    import torch
+
+    from kit.infer.ensemble import EnsembleConfig, EnsembleModel
+    from kit.train.checkpoint import load_checkpoint, save_checkpoint
+
     run = tmp_path / "runs" / "unet"
-    run.mkdir(parents=True)
-    (run / "best.pt").write_bytes(b"weights")
+    spec = {"name": "unet", "num_classes": 1, "kwargs": {}}
+    save_checkpoint(run / "best.pt", {"model": {"w": torch.ones(2)}, "model_spec": spec, "optimizer": {"big": 1}})
     ensemble = tmp_path / "runs" / "ensemble.json"
-    ensemble.write_text(json.dumps({"models": [{"checkpoint": "unet/best.pt", "weight": 1.0}], "threshold": 0.5}))
+    EnsembleConfig("hubmap-kidney-segmentation", [EnsembleModel("Unet r34", "unet/best.pt")]).save(ensemble)
     folder = build_models_dataset(tmp_path / "models", "someuser", ensemble)
-    config = json.loads((folder / "ensemble.json").read_text())
-    assert (folder / config["models"][0]["checkpoint"]).read_bytes() == b"weights"
+    config = EnsembleConfig.load(folder / "ensemble.json")
+    assert config.models[0].checkpoint == "00_unet-r34.pt"
+    assert sorted(p.name for p in folder.iterdir()) == ["00_unet-r34.pt", "dataset-metadata.json", "ensemble.json"]
+    state = load_checkpoint(folder / "00_unet-r34.pt")
+    assert sorted(state) == ["model", "model_spec"] and torch.equal(state["model"]["w"], torch.ones(2))
+    assert json.loads((folder / "dataset-metadata.json").read_text())["id"] == "someuser/seg-kit-models"
     (run / "best.pt").unlink()
-    with pytest.raises(FileNotFoundError, match="model 0 checkpoint"):
+    with pytest.raises(FileNotFoundError, match="model 0 \\('Unet r34'\\) checkpoint"):
         build_models_dataset(tmp_path / "models2", "someuser", ensemble)
+    with pytest.raises(FileNotFoundError, match="run notebook 02"):
+        build_models_dataset(tmp_path / "models3", "someuser", tmp_path / "nowhere.json")
+
+
+def test_offline_wheels_command_repacks_the_pure_packages_and_names_the_skipped(tmp_path, capsys):
+    from kit.__main__ import main
+
+    assert main(["datasets", "build", "wheels", "--user", "someuser", "--out", str(tmp_path), "--offline"]) == 0
+    out = capsys.readouterr().out
+    assert "skipped rasterio: 'rasterio' is not pure Python" in out
+    names = sorted(p.name.split("-")[0] for p in (tmp_path / "wheels").glob("*.whl"))
+    assert {"kit", "segmentation_models_pytorch"} <= set(names) and "rasterio" not in names
+    assert main(["datasets", "push", "wheels", "--out", str(tmp_path / "nowhere")]) == 2  # missing folder

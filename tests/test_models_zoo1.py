@@ -13,12 +13,17 @@ import segmentation_models_pytorch as smp
 import torch
 import torchvision
 from model_contract import (
+    ZOO_I_CUSTOM,
+    ZOO_II,
     assert_matches_summary,
     check_contract,
+    check_encoder_weights_file,
     check_roundtrip,
+    cpu_convolutions_for,
     load_reference,
     random_official_state_dict,
     seeded_input,
+    tiny_kwargs,
 )
 from safetensors.torch import save_file
 
@@ -28,17 +33,13 @@ from kit.models.official import map_official_state_dict
 from kit.models.pranet import MAP_NAMES
 from kit.models.smp import SMP_ARCHITECTURES
 
-CUSTOM = ("pranet", "uresnet34_scse_fpa_hc")
-#: small encoders for the broad smp sweep (the wrapper is under test, not smp's encoders)
-TINY = {"encoder_name": "resnet18"}
-TINY_DPT = {"encoder_name": "tu-vit_tiny_patch16_224", "decoder_intermediate_channels": (16, 32, 64, 64),
-            "decoder_fusion_channels": 16}
+ZOO_I = sorted(SMP_ARCHITECTURES) + list(ZOO_I_CUSTOM)
 
 
-def _tiny_kwargs(name: str) -> dict:
-    if name == "dpt":
-        return dict(TINY_DPT)
-    return dict(TINY) if name in SMP_ARCHITECTURES else {}
+@pytest.fixture(autouse=True)
+def _cpu_convolutions(request):
+    with cpu_convolutions_for(request.node.name):
+        yield
 
 
 @pytest.fixture
@@ -57,10 +58,11 @@ def no_downloads(monkeypatch):
 # ----------------------------------------------------------------------------- registry and factory
 
 
-def test_list_models_has_every_smp_architecture_and_custom_models():
+def test_list_models_is_every_smp_architecture_and_the_custom_models():
     names = list_models()
     assert names == sorted(names)
-    assert set(smp.MODEL_ARCHITECTURES_MAPPING) | set(CUSTOM) <= set(names)
+    # every registered model is under the contract tests of zoo I (here) or zoo II (test_models_zoo2.py)
+    assert set(names) == set(smp.MODEL_ARCHITECTURES_MAPPING) | set(ZOO_I_CUSTOM) | set(ZOO_II)
 
 
 def test_every_registered_model_has_a_consistent_card():
@@ -92,19 +94,19 @@ def test_smp_arguments_that_break_the_contract_are_refused():
 
 
 @pytest.mark.parametrize("num_classes", [1, 3])
-@pytest.mark.parametrize("name", sorted(SMP_ARCHITECTURES) + list(CUSTOM))
+@pytest.mark.parametrize("name", ZOO_I)
 def test_contract_forward_backward(name, num_classes, no_downloads):
     info = model_info(name)
-    model = build_model(name, num_classes=num_classes, **_tiny_kwargs(name))
+    model = build_model(name, num_classes=num_classes, **tiny_kwargs(name))
     check_contract(model, num_classes, size=info.min_size, deep_supervision=info.deep_supervision)
 
 
-@pytest.mark.parametrize("name", ["unet", *CUSTOM])
+@pytest.mark.parametrize("name", ZOO_I)
 def test_save_load_roundtrip(name, tmp_path):
     def rebuild():
-        return build_model(name, num_classes=2, **_tiny_kwargs(name))
+        return build_model(name, num_classes=2, **tiny_kwargs(name))
 
-    check_roundtrip(rebuild(), rebuild, tmp_path / "model.pt", size=32)
+    check_roundtrip(rebuild(), rebuild, tmp_path / "model.pt", size=model_info(name).min_size)
 
 
 # ----------------------------------------------------------------------------- smp encoders and options
@@ -112,10 +114,19 @@ def test_save_load_roundtrip(name, tmp_path):
 
 @pytest.mark.parametrize("encoder_name", [
     "resnet34", "resnet101", "se_resnext101_32x4d", "efficientnet-b4", "tu-resnest200e", "tu-res2net50_26w_4s",
+    "timm-resnest200e", "timm-res2net50_26w_4s",  # smp's legacy names, mapped onto tu- encoders by smp 0.6
 ])
 def test_smp_builds_named_encoders_without_downloading(encoder_name, no_downloads):
     model = build_model("unet", encoder_name=encoder_name)
     assert model.encoder.out_channels[0] == 3
+
+
+@pytest.mark.parametrize("name", sorted(set(SMP_ARCHITECTURES) - {"dpt"}))  # dpt takes ViTs only: tu-vit above
+def test_every_smp_architecture_takes_a_timm_universal_encoder(name, no_downloads):
+    model = build_model(name, num_classes=2, encoder_name="tu-resnet10t").eval()
+    size = model_info(name).min_size
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, size, size)).shape == (1, 2, size, size)
 
 
 def test_smp_default_encoder_and_scse_pass_through(no_downloads):
@@ -159,6 +170,13 @@ def test_encoder_weights_mismatch_is_reported(tmp_path):
     torch.save(state, tmp_path / "bad.pth")
     with pytest.raises(ValueError, match=r"bad.pth.*conv1.weight: file \(64, 4, 7, 7\).*unexpected keys: extra.weight"):
         build_model("unet", encoder_name="resnet18", encoder_weights=tmp_path / "bad.pth")
+
+
+@pytest.mark.parametrize("backbone,suffix", [("res2net50_v1b_26w_4s", ".pth"), ("res2net101_v1b_26w_4s", ".safetensors")])
+def test_pranet_loads_a_res2net_imagenet_file(backbone, suffix, tmp_path):
+    # the published res2net*_v1b_26w_4s checkpoints hold the trunk plus the classifier fc (skipped)
+    check_encoder_weights_file(lambda **kw: build_model("pranet", backbone=backbone, **kw), lambda m: m.resnet,
+                               tmp_path / f"{backbone}{suffix}", {"fc.weight": [1000, 2048], "fc.bias": [1000]})
 
 
 def test_uresnet_loads_a_torchvision_resnet34_checkpoint(tmp_path):
@@ -252,10 +270,23 @@ def test_pranet_prediction_map_and_training_order():
         assert got.shape == (2, 2, 32, 32)
     with pytest.raises(ValueError, match="prediction_map"):
         build_model("pranet", prediction_map="map_9")
+    with pytest.raises(ValueError, match="index -4..3"):
+        build_model("pranet", prediction_map=4)
 
 
-def test_pranet_deeper_backbones_build():
-    model = build_model("pranet", backbone="res2net101_v1b_26w_4s")
-    assert len(model.resnet.layer3) == 23
+def test_pranet_prediction_map_by_index_first_or_last():
+    assert build_model("pranet", prediction_map=0).prediction_map == "lateral_map_5"
+    assert build_model("pranet", prediction_map=-1).prediction_map == "lateral_map_2"
+
+
+@pytest.mark.parametrize("backbone,blocks", [("res2net101_v1b_26w_4s", (3, 4, 23, 3)),
+                                             ("res2net152_v1b_26w_4s", (3, 8, 36, 3))])
+def test_pranet_deeper_backbones_build(backbone, blocks):
+    model = build_model("pranet", backbone=backbone)
+    resnet = model.resnet
+    assert tuple(len(stage) for stage in (resnet.layer1, resnet.layer2, resnet.layer3, resnet.layer4)) == blocks
+
+
+def test_pranet_unknown_backbone_lists_the_valid_ones():
     with pytest.raises(KeyError, match="res2net50_v1b_26w_4s"):
         build_model("pranet", backbone="res2net18")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 __all__ = ["HELP", "configure", "run"]
 
@@ -16,29 +17,45 @@ def configure(parser: argparse.ArgumentParser) -> None:
     build.add_argument("name", choices=["wheels", "models"])
     build.add_argument("--user", required=True, help="your Kaggle user name")
     build.add_argument("--out", default="build/datasets")
-    build.add_argument("--ensemble", default="runs/ensemble.json", help="models: the ensemble.json of notebook 02")
-    build.add_argument("--no-download", action="store_true",
-                       help="wheels: only the kit wheel (no pip download of the packages the Kaggle image lacks)")
+    build.add_argument("--ensemble", default="models/ensemble.json",
+                       help="models: the ensemble.json notebook 02 wrote (its checkpoints are packed with it)")
+    build.add_argument("--offline", action="store_true",
+                       help="wheels: no pip download; repack the installed pure-Python packages the image lacks "
+                            "(binary ones are skipped and named)")
     push = sub.add_parser("push", help="validate, then create or version the dataset with the kaggle CLI")
     push.add_argument("name", choices=["wheels", "models"])
     push.add_argument("--out", default="build/datasets")
     push.add_argument("--message", default="update")
 
 
+def _build(args: argparse.Namespace, folder) -> None:
+    from kit.kernels import KAGGLE_MISSING_PACKAGES, build_models_dataset, build_wheels_dataset
+    from kit.kernels.wheels import repackable
+
+    if args.name == "models":
+        build_models_dataset(folder, args.user, args.ensemble)
+    else:
+        repack, skipped = repackable(KAGGLE_MISSING_PACKAGES) if args.offline else ([], {})
+        for name, reason in skipped.items():
+            print(f"skipped {name}: {reason}")
+        build_wheels_dataset(folder, args.user, download=not args.offline, repack=repack)
+    files = sorted(p.name for p in folder.iterdir() if p.is_file())
+    print(f"built {folder}: {len(files)} files ({', '.join(files[:8])}{', ...' if len(files) > 8 else ''})")
+
+
 def run(args: argparse.Namespace) -> int:
-    """Build or push."""
+    """Build or push; a failing pip or kaggle CLI call prints its message and returns 1."""
     from pathlib import Path
 
-    from kit.kernels import build_models_dataset, build_wheels_dataset, push_dataset
+    from kit.kernels import push_dataset
 
     folder = Path(args.out) / args.name
-    if args.action == "push":
-        print(push_dataset(folder, args.message))
-        return 0
-    if args.name == "wheels":
-        build_wheels_dataset(folder, args.user, download=not args.no_download)
-    else:
-        build_models_dataset(folder, args.user, args.ensemble)
-    files = sorted(p.name for p in folder.rglob("*") if p.is_file())
-    print(f"built {folder}: {len(files)} files ({', '.join(files[:8])}{', ...' if len(files) > 8 else ''})")
+    try:
+        if args.action == "push":
+            print(push_dataset(folder, args.message))
+        else:
+            _build(args, folder)
+    except RuntimeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     return 0

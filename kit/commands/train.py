@@ -14,7 +14,10 @@ _FLAGS = {  # flag -> (TrainConfig field, type)
     "--tiles": ("tiles_dir", str), "--data": ("data_dir", str), "--competition": ("competition", str),
     "--arch": ("arch", str), "--encoder": ("encoder", str), "--encoder-weights": ("encoder_weights", str),
     "--num-classes": ("num_classes", int), "--loss": ("loss", str), "--augment": ("augment", str),
-    "--size": ("image_size", int), "--epochs": ("epochs", int), "--batch-size": ("batch_size", int),
+    "--size": ("image_size", str), "--resize-mode": ("resize_mode", str),
+    "--multi-scale": ("multi_scale", lambda text: tuple(int(v) for v in text.split(","))),
+    "--group": ("fold_group", str), "--stratify": ("fold_stratify", lambda text: None if text.lower() == "none" else text), "--max-minutes": ("max_minutes", float),
+    "--stain-jitter": ("stain_jitter", float), "--color-transfer": ("color_transfer", float), "--epochs": ("epochs", int), "--batch-size": ("batch_size", int),
     "--lr": ("max_lr", float), "--min-lr": ("min_lr", float), "--optimizer": ("optimizer", str),
     "--schedule": ("schedule", str), "--warmup-epochs": ("warmup_epochs", float), "--fold": ("fold", int),
     "--n-folds": ("n_folds", int), "--amp": ("amp", str), "--workers": ("num_workers", int),
@@ -23,13 +26,21 @@ _FLAGS = {  # flag -> (TrainConfig field, type)
     "--clip-grad": ("clip_grad", float),
 }
 
+_HELP = {
+    "--size": "image size: 352 or HEIGHTxWIDTH such as 480x640 (default: the stored size)",
+    "--multi-scale": "comma-separated square sizes, one drawn per batch, e.g. 256,320,384",
+    "--group": "fold grouping column (default id; patient_number with --data for HuBMAP 2021)",
+    "--max-minutes": "wall-time budget of this call; no epoch starts that would end past it",
+    "--stratify": "fold stratification column (default organ, used when the items have it; none: off)",
+}
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the train flags; anything else goes through ``--config FILE.json`` or ``--set key=json``."""
     parser.add_argument("--out", required=True, help="run folder (checkpoints, log.csv, oof.npz)")
     parser.add_argument("--config", help="JSON file with TrainConfig fields (flags override it)")
     for flag, (field, kind) in _FLAGS.items():
-        parser.add_argument(flag, dest=field, type=kind, default=None, help=f"TrainConfig.{field}")
+        parser.add_argument(flag, dest=field, type=kind, default=None, help=_HELP.get(flag, f"TrainConfig.{field}"))
     parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                         help="any other TrainConfig field, e.g. --set model_kwargs='{\"prediction_map\": 0}'")
     parser.add_argument("--gpus", type=int, default=1, help="processes for DistributedDataParallel (Kaggle T4 ×2: 2)")

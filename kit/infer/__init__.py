@@ -1,10 +1,15 @@
-"""Inference: window grid, blending, band-wise merging, D4 TTA, the ensemble Predictor, post-processing, OOF search."""
+"""Inference: window grid, blending, band-wise merging, D4 TTA, the ensemble Predictor, post-processing, OOF search,
+ensemble.json from run folders, the test-split runner that writes submission.csv, and the hold-out scorer."""
 
+from kit.infer.assemble import EnsembleBuild, build_ensemble, model_input_for
 from kit.infer.blend import blend_names, make_weight_map
 from kit.infer.ensemble import EnsembleConfig, EnsembleModel, SearchResult, load_oof, search_ensemble
 from kit.infer.merge import BandMerger, BandUpsampler, RleSink, encode_probs, upsample
-from kit.infer.postprocess import apply_threshold, clean_mask, fill_holes, remove_small_components, resolve_threshold
+from kit.infer.postprocess import apply_threshold, clean_mask, clean_probs, fill_holes, remove_small_components
+from kit.infer.postprocess import resolve_threshold
 from kit.infer.predictor import Member, ModelInput, Predictor
+from kit.infer.runner import PredictionReport, predict_submission
+from kit.infer.scoring import score_submission
 from kit.infer.tta import get_tta, tta_names
 from kit.infer.windows import ArrayReader, Window, WindowGrid, read_window, window_grid
 
@@ -12,10 +17,12 @@ __all__ = [
     "ArrayReader",
     "BandMerger",
     "BandUpsampler",
+    "EnsembleBuild",
     "EnsembleConfig",
     "EnsembleModel",
     "Member",
     "ModelInput",
+    "PredictionReport",
     "Predictor",
     "RleSink",
     "SearchResult",
@@ -23,15 +30,20 @@ __all__ = [
     "WindowGrid",
     "apply_threshold",
     "blend_names",
+    "build_ensemble",
     "clean_mask",
+    "clean_probs",
     "encode_probs",
     "fill_holes",
     "get_tta",
     "load_oof",
     "make_weight_map",
+    "model_input_for",
+    "predict_submission",
     "read_window",
     "remove_small_components",
     "resolve_threshold",
+    "score_submission",
     "search_ensemble",
     "tta_names",
     "upsample",

@@ -22,6 +22,7 @@ __all__ = [
     "remove_small_components",
     "fill_holes",
     "clean_mask",
+    "clean_probs",
 ]
 
 ThresholdTable = float | Mapping[str, float]
@@ -98,3 +99,26 @@ def clean_mask(mask: np.ndarray, min_area: int = 0, fill: bool = False) -> np.nd
     """:func:`fill_holes` (when ``fill``) then :func:`remove_small_components` with ``min_area``."""
     binary = fill_holes(mask) if fill else _binary(mask)
     return remove_small_components(binary, min_area)
+
+
+def clean_probs(probs: np.ndarray, threshold: float, min_area: int = 0, fill: bool = False) -> np.ndarray:
+    """A uint8 probability map (0–255) whose ``> threshold`` mask is the cleaned mask of ``probs``.
+
+    Pixels that :func:`clean_mask` drops are lowered to at most the threshold level, pixels it adds (filled holes)
+    raised just above it; the others keep their value. A bilinear upsample of the result, thresholded at the same
+    value, therefore keeps the smooth borders of ``probs`` while the dropped components stay dropped and the
+    filled holes stay filled: post-processing runs at the working resolution, never on a full-resolution map.
+    """
+    probs = np.asarray(probs)
+    if probs.dtype != np.uint8 or probs.ndim != 2:
+        raise ValueError(f"probs must be a 2-D uint8 map (0–255), got {probs.dtype} of shape {probs.shape}")
+    mask = apply_threshold(probs, threshold)
+    cleaned = clean_mask(mask, min_area, fill)
+    if np.array_equal(mask, cleaned):
+        return probs
+    low = int(np.floor(_check_probability(threshold, "") * 255))  # level <= threshold * 255: background
+    high = min(low + 1, 255)  # level > threshold * 255 (for thresholds below 1): foreground
+    out = probs.copy()
+    out[(mask == 1) & (cleaned == 0)] = low
+    out[(mask == 0) & (cleaned == 1)] = high
+    return out

@@ -8,6 +8,7 @@ from pathlib import Path
 import nbformat
 
 from kit.fsutil import atomic_write_text
+from kit.kernels.bootstrap import with_bootstrap
 from kit.kernels.metadata import KERNEL_METADATA_FILE, kernel_metadata, validate_kernel_metadata
 from kit.kernels.settings import KernelSettings, load_dataset_settings, load_kernel_settings, repo_root
 
@@ -33,13 +34,14 @@ def build_kernel_folder(
     settings: KernelSettings, user: str, out_dir: str | Path, competition: str | None = None,
     dataset_slugs: dict[str, str] | None = None, kernel_slugs: dict[str, str] | None = None,
 ) -> Path:
-    """Write ``out_dir/<name>/`` with the notebook (parameters injected) and validated kernel-metadata.json."""
+    """Write ``out_dir/<name>/`` with the notebook (bootstrap cell refreshed, parameters injected, outputs
+    cleared) and a validated kernel-metadata.json."""
     source = repo_root() / settings.notebook
     if not source.exists():
         raise FileNotFoundError(f"kernel {settings.name}: notebook {source} not found")
     folder = Path(out_dir) / settings.name
     folder.mkdir(parents=True, exist_ok=True)
-    notebook = nbformat.read(source, as_version=4)
+    notebook = with_bootstrap(nbformat.read(source, as_version=4), str(source))
     if competition:
         inject_parameters(notebook, {"COMPETITION": competition})
     code_file = Path(settings.notebook).name

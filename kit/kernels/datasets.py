@@ -1,41 +1,26 @@
-"""Dataset folders for Kaggle: the offline wheels (kit + what the Kaggle image lacks) and trained models."""
+"""Dataset folders for Kaggle: the offline wheels (kit + what the Kaggle image lacks) and the trained models.
+
+Both are flat folders (``kaggle datasets create`` skips subfolders unless asked to zip them).
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
 from kit.fsutil import atomic_write_text
-from kit.kernels.metadata import DATASET_METADATA_FILE, dataset_metadata, validate_dataset_metadata
-from kit.kernels.settings import load_dataset_settings, repo_root
+from kit.kernels.metadata import DATASET_METADATA_FILE, dataset_metadata, slugify, validate_dataset_metadata
+from kit.kernels.settings import load_dataset_settings
+from kit.kernels.wheels import KAGGLE_MISSING_PACKAGES, build_kit_wheel, download_command, repack_installed
 
-__all__ = [
-    "KAGGLE_MISSING_PACKAGES",
-    "KAGGLE_PYTHON",
-    "KAGGLE_PLATFORM",
-    "download_command",
-    "build_kit_wheel",
-    "build_wheels_dataset",
-    "build_models_dataset",
-]
+__all__ = ["INFERENCE_KEYS", "build_wheels_dataset", "build_models_dataset"]
 
-# The one place that lists what the notebooks import and the Kaggle image (Colab-based, Python 3.12) lacks.
-# torch, torchvision, timm, albumentations, opencv, pandas, matplotlib, tqdm, papermill are in the image;
-# segmentation-models-pytorch is not (reference/kaggle_kernels.md §3); rasterio and its small pure-Python
-# dependencies are shipped too so a change of the image cannot break TIFF reading.
-KAGGLE_MISSING_PACKAGES: tuple[str, ...] = (
-    "segmentation-models-pytorch",
-    "rasterio",
-    "affine",
-    "cligj",
-    "click-plugins",
-)
-KAGGLE_PYTHON = "3.12"
-KAGGLE_PLATFORM = "manylinux2014_x86_64"
+# What inference needs from a training checkpoint; optimiser, scaler, RNG and history states are dropped.
+INFERENCE_KEYS = ("model", "model_spec", "config")
 
 Runner = Callable[[Sequence[str]], None]
 
@@ -46,29 +31,6 @@ def _run(command: Sequence[str]) -> None:
         raise RuntimeError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr[-2000:]}")
 
 
-def download_command(packages: Sequence[str], dest: str | Path) -> list[str]:
-    """The ``pip download`` command for wheels of ``packages`` for the Kaggle image's Python and platform."""
-    return [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-        "--python-version", KAGGLE_PYTHON, "--implementation", "cp", "--platform", KAGGLE_PLATFORM,
-        "--dest", str(dest), *packages,
-    ]
-
-
-def build_kit_wheel(dest: str | Path, run: Runner = _run) -> Path:
-    """Build the kit's pure-Python wheel (py3-none-any) into ``dest``; returns its path."""
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    before = set(dest.glob("kit-*.whl"))
-    for old in before:
-        old.unlink()
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(dest), str(repo_root())])
-    wheels = sorted(dest.glob("kit-*-py3-none-any.whl"))
-    if not wheels:
-        raise RuntimeError(f"pip wheel wrote no kit-*-py3-none-any.whl into {dest}")
-    return wheels[-1]
-
-
 def _write_metadata(folder: Path, user: str, name: str, settings_dir: str | Path | None) -> None:
     settings = load_dataset_settings(settings_dir)[name]
     meta = dataset_metadata(user, settings.slug, settings.title)
@@ -76,17 +38,34 @@ def _write_metadata(folder: Path, user: str, name: str, settings_dir: str | Path
     atomic_write_text(folder / DATASET_METADATA_FILE, json.dumps(meta, indent=2) + "\n")
 
 
+def _wheel_project(path: Path) -> str:
+    return path.name.split("-")[0].lower()
+
+
 def build_wheels_dataset(
-    out_dir: str | Path, user: str, download: bool = True, extra_wheels: Sequence[str | Path] = (),
-    run: Runner = _run, settings_dir: str | Path | None = None,
+    out_dir: str | Path, user: str, download: bool = True, repack: Sequence[str] = (),
+    extra_wheels: Sequence[str | Path] = (), run: Runner = _run, settings_dir: str | Path | None = None,
 ) -> Path:
-    """Write the wheels dataset: the kit wheel, wheels of KAGGLE_MISSING_PACKAGES (downloaded for cp312
-    manylinux when ``download``), any ``extra_wheels``, and dataset-metadata.json. Returns the folder."""
+    """Write the wheels dataset folder (flat): the kit wheel, wheels of KAGGLE_MISSING_PACKAGES, dataset-metadata.json.
+
+    ``download``: ``pip download`` them for the Kaggle image (cp312, manylinux x86_64; needs the network, it is
+    this command's job). ``repack``: installed pure-Python distributions rebuilt into wheels instead (offline).
+    ``extra_wheels``: wheel files copied in. Old wheels in the folder are removed first (two versions of one
+    package would make the notebooks' ``pip install`` fail). Returns the folder.
+    """
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    build_kit_wheel(folder, run)
+    for old in folder.glob("*.whl"):
+        old.unlink()
+    build_kit_wheel(folder)
     if download:
         run(download_command(KAGGLE_MISSING_PACKAGES, folder))
+        have = {_wheel_project(w) for w in folder.glob("*.whl")}
+        missing = [p for p in KAGGLE_MISSING_PACKAGES if re.sub(r"[-_.]+", "_", p).lower() not in have]
+        if missing:
+            raise RuntimeError(f"pip download left no wheel of {missing} in {folder}")
+    for distribution in repack:
+        repack_installed(distribution, folder)
     for wheel in extra_wheels:
         shutil.copy2(wheel, folder / Path(wheel).name)
     _write_metadata(folder, user, "wheels", settings_dir)
@@ -94,27 +73,38 @@ def build_wheels_dataset(
 
 
 def build_models_dataset(
-    out_dir: str | Path, user: str, ensemble_json: str | Path, settings_dir: str | Path | None = None
+    out_dir: str | Path, user: str, ensemble_json: str | Path, slim: bool = True,
+    settings_dir: str | Path | None = None,
 ) -> Path:
-    """Write the models dataset: ``ensemble.json`` and every checkpoint it names (paths rewritten relative).
+    """Write the models dataset folder (flat): ``ensemble.json`` and every checkpoint it names, renamed
+    ``<NN>_<model name>.pt`` and referred to by that relative name. ``slim`` keeps only INFERENCE_KEYS.
 
     The inference notebook finds the dataset by its ``ensemble.json`` and resolves checkpoints beside it.
     """
+    from kit.infer.ensemble import EnsembleConfig
+    from kit.train.checkpoint import load_checkpoint, save_checkpoint
+
     ensemble_json = Path(ensemble_json)
     if not ensemble_json.exists():
-        raise FileNotFoundError(f"{ensemble_json} not found: run notebook 02 (python -m kit ensemble) first")
-    config = json.loads(ensemble_json.read_text())
+        raise FileNotFoundError(f"{ensemble_json} not found: run notebook 02 (02_ensembling) first")
+    config = EnsembleConfig.load(ensemble_json)
     folder = Path(out_dir)
-    (folder / "checkpoints").mkdir(parents=True, exist_ok=True)
-    for i, model in enumerate(config.get("models", [])):
-        checkpoint = Path(model["checkpoint"])
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.pt"):
+        old.unlink()
+    for i, model in enumerate(config.models):
+        checkpoint = Path(model.checkpoint)
         if not checkpoint.is_absolute():
             checkpoint = ensemble_json.parent / checkpoint
-        if not checkpoint.exists():
-            raise FileNotFoundError(f"{ensemble_json}: model {i} checkpoint {checkpoint} not found")
-        target = Path("checkpoints") / f"{i:02d}_{checkpoint.parent.name}_{checkpoint.name}"
-        shutil.copy2(checkpoint, folder / target)
-        model["checkpoint"] = str(target)
-    atomic_write_text(folder / "ensemble.json", json.dumps(config, indent=2) + "\n")
+        if not checkpoint.is_file():
+            raise FileNotFoundError(f"{ensemble_json}: model {i} ({model.name!r}) checkpoint {checkpoint} not found")
+        target = f"{i:02d}_{slugify(model.name) or 'model'}.pt"
+        state = load_checkpoint(checkpoint)
+        if slim and isinstance(state, dict) and "model" in state:
+            save_checkpoint(folder / target, {k: state[k] for k in INFERENCE_KEYS if k in state})
+        else:
+            shutil.copy2(checkpoint, folder / target)
+        model.checkpoint = target
+    config.save(folder / "ensemble.json")
     _write_metadata(folder, user, "models", settings_dir)
     return folder

@@ -120,6 +120,8 @@ def validate_dataset_metadata(meta: dict[str, Any], folder: str | Path) -> None:
         raise _problem(where, f"dataset slug {slug!r} must be 6–50 characters")
     if not 6 <= len(title) <= 50:
         raise _problem(where, f"dataset title {title!r} must be 6–50 characters")
+    if "INSERT_" in ref or "INSERT_" in title:
+        raise _problem(where, "replace the template placeholders (INSERT_SLUG_HERE / INSERT_TITLE_HERE)")
     licenses = meta.get("licenses", [])
     if len(licenses) != 1 or not licenses[0].get("name"):
         raise _problem(where, "exactly one license with a name is required")

@@ -60,13 +60,16 @@ def push_kernel(folder: str | Path, submission: bool = False, run: CliRunner = r
 
 
 def push_dataset(folder: str | Path, message: str = "update", run: CliRunner = run_kaggle_cli) -> str:
-    """Validate, then create the dataset (or, if it exists, add a version); subfolders go up as zips."""
+    """Validate, then create the dataset (or, if it exists, add a version with ``message``); returns the CLI's
+    report. Anything but "is being created" raises RuntimeError with the CLI output (it exits 0 on errors)."""
     folder = Path(folder)
     validate_dataset_metadata(_load(folder, DATASET_METADATA_FILE), folder)
     code, output = run(["datasets", "create", "-p", str(folder), "-r", "zip", "-q"])
-    if code == 0 and "already in use" not in output:
+    if code == 0 and "is being created" in output:
         return output.strip()
+    if "already in use" not in output:
+        raise RuntimeError(f"kaggle datasets create failed ({code}):\n{output.strip()[-2000:]}")
     code, output = run(["datasets", "version", "-p", str(folder), "-m", message, "-r", "zip", "-q"])
-    if code != 0 or "error" in output.lower():
+    if code != 0 or "is being created" not in output:
         raise RuntimeError(f"kaggle datasets version failed ({code}):\n{output.strip()[-2000:]}")
     return output.strip()

@@ -58,7 +58,8 @@ def load_kernel_settings(root: str | Path | None = None) -> dict[str, KernelSett
         if path.name == "datasets.json":
             continue
         values = _read(path)
-        unknown, missing = set(values) - fields, {"name", "slug", "notebook", "gpu", "internet", "competition"} - set(values)
+        required = {"name", "slug", "notebook", "gpu", "internet", "competition"}
+        unknown, missing = set(values) - fields, required - set(values)
         if unknown or missing:
             raise ValueError(f"{path}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
         values["datasets"] = tuple(values.get("datasets", ()))

@@ -5,10 +5,11 @@ Official code: syan-dev/blazeneo (``models/blazeneo/{model,module}.py``, default
 ``head_2``), so the authors' checkpoint loads by name.
 
 Outputs: an auxiliary 1-channel polyp map (``head_1``) and the ``num_classes``-channel class map (``head_2``).
-**The class map is the eval output**; ``train()`` returns ``[class map, auxiliary map]``. Multi-class by design:
-``num_classes`` >= 2, channels in the kit's class-id order (NeoPolyp: 0 background, 1 neoplastic,
-2 non-neoplastic). The official head orders them (neoplastic, non-neoplastic, background) and is permuted on
-import (:func:`to_kit_channel_order`).
+**The class map is the eval output**; ``train()`` returns ``[class map, auxiliary map]``. The paper's model is
+multi-class (``num_classes=3``, channels = the kit's class ids, see :mod:`kit.competitions`); the official head
+orders them (neoplastic, non-neoplastic, background) and is permuted on import (:func:`to_kit_channel_order`).
+With ``num_classes=1`` the class map is a binary logit map like the auxiliary one, which then acts as a second
+deep-supervision head.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ __all__ = ["BlazeNeo", "LightRFB", "DenseHierarchicalAggregation", "OFFICIAL_TO_
            "to_kit_channel_order", "build_blazeneo"]
 
 OFFICIAL_TO_KIT_CHANNELS = (2, 0, 1)
-"""Kit channel ``c`` reads official ``head_2`` channel ``OFFICIAL_TO_KIT_CHANNELS[c]``: official 0 = neoplastic,
-1 = non-neoplastic, 2 = background; kit 0 = background, 1 = neoplastic, 2 = non-neoplastic."""
+"""Kit channel ``c`` (= class id ``c``) reads official ``head_2`` channel ``OFFICIAL_TO_KIT_CHANNELS[c]``; official
+(infer.py: argmax 0 painted red, 1 green): 0 = neoplastic, 1 = non-neoplastic, 2 = background."""
 
 _CLASS_HEAD = "head_2.head.conv.weight"
 
@@ -124,9 +125,8 @@ class BlazeNeo(nn.Module):
 
     def __init__(self, num_classes: int = 3, in_channels: int = 3, channels: int = 32) -> None:
         super().__init__()
-        if num_classes < 2:
-            raise ValueError(f"BlazeNeo is multi-class by design (its auxiliary map is the binary one): "
-                             f"num_classes must be >= 2, got {num_classes}")
+        if num_classes < 1:
+            raise ValueError(f"BlazeNeo: num_classes must be >= 1, got {num_classes}")
         self.encoder = HarDNet68(in_channels)
         self.rfb3 = LightRFB(320, channels)
         self.rfb4 = LightRFB(640, channels)
@@ -165,14 +165,14 @@ def _official_key(key: str) -> str:
     ModelInfo(
         name="blazeneo",
         source="An et al., IEEE Access 2022; syan-dev/blazeneo",
-        outputs="train: [class map, auxiliary 1-ch polyp map]; eval: the class map (num_classes >= 2, "
-        "kit class-id order)",
+        outputs="train: [class map, auxiliary 1-ch polyp map]; eval: the class map (official import: "
+        "num_classes=3, kit class-id order)",
         deep_supervision=True,
         official_checkpoint=True,
     )
 )
 def build_blazeneo(num_classes: int = 3, in_channels: int = 3, encoder_weights: str | None = None) -> BlazeNeo:
-    """BlazeNeo (``num_classes`` >= 2); ``encoder_weights`` = path of HarDNet-68 ImageNet weights or None.
+    """BlazeNeo; ``encoder_weights`` = path of HarDNet-68 ImageNet weights or None.
     The official checkpoint needs ``num_classes=3``."""
     model = BlazeNeo(num_classes, in_channels)
     path = resolve_weights_path(encoder_weights)

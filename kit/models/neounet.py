@@ -2,9 +2,9 @@
 
 Official code: lanPN85/neounet (``polypnet/model/neounet.py``, ``attn.py``). Module names follow it (``encoder``,
 ``upsample_mid/_3/_2/_1``, ``attn_mid/_3/_2``, ``decode3..0``, ``out3..0``), so the authors' checkpoint loads by
-name. Channels are independent sigmoid maps, any ``num_classes``. For NeoPolyp the official model has two:
-after the official import they follow the kit's class ids without background (channel 0 = neoplastic, 1 =
-non-neoplastic; the official order is the reverse and is permuted on load, see :func:`to_kit_channel_order`).
+name. Channels are independent sigmoid maps, any ``num_classes``. For NeoPolyp the official model has two; after
+the official import they follow the kit's class ids (:mod:`kit.competitions`) without background: channel ``c`` =
+class ``c + 1``. The official order is the reverse and is permuted on load (:data:`OFFICIAL_TO_KIT_CHANNELS`).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from kit.models.weights import resolve_weights_path
 __all__ = ["NeoUNet", "AdditiveAttentionGate", "OFFICIAL_TO_KIT_CHANNELS", "to_kit_channel_order", "build_neounet"]
 
 OFFICIAL_TO_KIT_CHANNELS = (1, 0)
-"""Kit channel ``c`` reads official channel ``OFFICIAL_TO_KIT_CHANNELS[c]``: official 0 = non-neoplastic,
-1 = neoplastic; kit 0 = neoplastic (class id 1), 1 = non-neoplastic (class id 2)."""
+"""Kit channel ``c`` reads official channel ``OFFICIAL_TO_KIT_CHANNELS[c]``. Official (polypnet/data/func.py
+label stack): 0 = benign = non-neoplastic, 1 = malign = neoplastic; kit: channel ``c`` = class id ``c + 1``."""
 
 _OUTPUT_HEADS = ("out0.0.", "out1.0.", "out2.0.", "out3.0.")
 

@@ -5,8 +5,9 @@ checkpoint loads key for key (see ``kit.models.official``). With ``num_classes=1
 
 Outputs: four logit maps at input size, named as in the official code, official order
 ``lateral_map_5`` (partial decoder, 1/8), ``lateral_map_4`` (RA on layer4, 1/32), ``lateral_map_3`` (RA on layer3,
-1/16), ``lateral_map_2`` (RA on layer2, 1/8). ``eval()`` returns the map chosen by ``prediction_map`` (default
-``lateral_map_2``, as the official test script). ``train()`` returns a list: that map first, then the other three
+1/16), ``lateral_map_2`` (RA on layer2, 1/8). ``eval()`` returns the map chosen by ``prediction_map`` (a name,
+or an index into that order: 0 = the first map, -1 = the last; default ``lateral_map_2``, as the official test
+script). ``train()`` returns a list: that map first, then the other three
 in official order (default: [map_2, map_5, map_4, map_3]); the official loss sums all four with equal weights.
 
 Multi-class (``num_classes`` = C > 1): every map has C channels (the last conv of each branch outputs C). The
@@ -25,9 +26,20 @@ from kit.models.info import ModelInfo, register
 from kit.models.res2net import RES2NET_V1B_LAYERS, res2net_v1b
 from kit.models.weights import load_encoder_weights
 
-__all__ = ["PraNet", "MAP_NAMES", "build_pranet"]
+__all__ = ["PraNet", "MAP_NAMES", "resolve_prediction_map", "build_pranet"]
 
 MAP_NAMES = ("lateral_map_5", "lateral_map_4", "lateral_map_3", "lateral_map_2")
+
+
+def resolve_prediction_map(prediction_map: str | int) -> str:
+    """The official name of ``prediction_map``: a name of ``MAP_NAMES`` or an index into it (negative allowed)."""
+    if isinstance(prediction_map, int) and not isinstance(prediction_map, bool):
+        if -len(MAP_NAMES) <= prediction_map < len(MAP_NAMES):
+            return MAP_NAMES[prediction_map]
+    elif prediction_map in MAP_NAMES:
+        return prediction_map
+    raise ValueError(f"prediction_map {prediction_map!r} is not one of {', '.join(MAP_NAMES)} "
+                     f"or an index -{len(MAP_NAMES)}..{len(MAP_NAMES) - 1} into them")
 
 
 def _reverse_attention(side: torch.Tensor, feature: torch.Tensor) -> torch.Tensor:
@@ -39,11 +51,9 @@ class PraNet(nn.Module):
     """PraNet with a Res2Net v1b backbone; see the module docstring for outputs and the multi-class gate."""
 
     def __init__(self, num_classes: int = 1, in_channels: int = 3, backbone: str = "res2net50_v1b_26w_4s",
-                 channel: int = 32, prediction_map: str = "lateral_map_2") -> None:
+                 channel: int = 32, prediction_map: str | int = "lateral_map_2") -> None:
         super().__init__()
-        if prediction_map not in MAP_NAMES:
-            raise ValueError(f"prediction_map {prediction_map!r} is not one of {', '.join(MAP_NAMES)}")
-        self.prediction_map = prediction_map
+        self.prediction_map = resolve_prediction_map(prediction_map)
         self.resnet = res2net_v1b(backbone, in_channels=in_channels)
         c2, c3, c4 = self.resnet.out_channels[1:]
         self.rfb2_1 = RFB(c2, channel)
@@ -95,7 +105,7 @@ class PraNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
         """eval: the ``prediction_map`` logits (N×C×H×W); train: that map, then the other three in official order."""
         maps = self.forward_maps(x)
-        chosen = maps.pop(self.prediction_map)
+        chosen = maps.pop(resolve_prediction_map(self.prediction_map))
         if not self.training:
             return chosen
         return [chosen, *maps.values()]
@@ -111,7 +121,7 @@ class PraNet(nn.Module):
     official_checkpoint=True,
 ))
 def build_pranet(num_classes: int = 1, in_channels: int = 3, encoder_weights=None,
-                 backbone: str = "res2net50_v1b_26w_4s", prediction_map: str = "lateral_map_2") -> PraNet:
+                 backbone: str = "res2net50_v1b_26w_4s", prediction_map: str | int = "lateral_map_2") -> PraNet:
     """PraNet; ``backbone`` one of ``RES2NET_V1B_LAYERS``; ``encoder_weights``: Res2Net checkpoint file or None."""
     if backbone not in RES2NET_V1B_LAYERS:
         raise KeyError(f"unknown PraNet backbone {backbone!r}; valid: {', '.join(RES2NET_V1B_LAYERS)}")

@@ -1,4 +1,4 @@
-"""Training: a declarative recipe (TrainConfig), the Trainer, multi-GPU launch and one-call runs."""
+"""Training: a declarative recipe (TrainConfig), the Trainer, multi-GPU launch, one-call runs, OOF reports."""
 
 from __future__ import annotations
 
@@ -7,10 +7,14 @@ from typing import Any
 
 from kit.train.config import TrainConfig
 from kit.train.distributed import fit_distributed
+from kit.train.oof import oof_examples, oof_scores, read_oof
 from kit.train.schedule import learning_rate
 from kit.train.trainer import Trainer
 
-__all__ = ["TrainConfig", "Trainer", "fit_distributed", "learning_rate", "run_training"]
+__all__ = [
+    "TrainConfig", "Trainer", "fit_distributed", "learning_rate", "run_training", "read_oof", "oof_scores",
+    "oof_examples",
+]
 
 
 def run_training(config: TrainConfig, world_size: int = 1, runs_log: str | Path | None = None) -> dict[str, Any]:
@@ -32,12 +36,17 @@ def run_training(config: TrainConfig, world_size: int = 1, runs_log: str | Path 
     summary = trainer.summary()
     best = max(summary["history"], key=lambda r: r["val_dice"]) if summary["history"] else {}
     size = "x".join(map(str, config.image_size)) if config.image_size else "native"
+    if config.multi_scale:
+        size += " (multi-scale " + ",".join(map(str, config.multi_scale)) + ")"
+    notes = config.notes
+    if summary.get("stopped") == "time_budget":
+        notes = f"{notes}; stopped by the time budget" if notes else "stopped by the time budget"
     append_run(
         runs_log or Path(config.out_dir).parent / "runs.csv",
         {
             "run": Path(config.out_dir).name, "architecture": config.arch, "encoder": config.encoder or "",
             "loss": config.loss, "image_size": size, "augmentation": config.augment, "epochs": summary["epochs"],
-            "val_dice": best.get("val_dice", ""), "val_iou": best.get("val_iou", ""), "notes": config.notes,
+            "val_dice": best.get("val_dice", ""), "val_iou": best.get("val_iou", ""), "notes": notes,
         },
     )
     return summary

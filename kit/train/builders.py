@@ -8,10 +8,15 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from kit.data import SegmentationDataset, image_items, load_stats, make_folds, tile_items
+from kit.data import SegmentationDataset, image_items, image_metadata, load_stats, make_folds, tile_items
 from kit.train.config import TrainConfig
 
-__all__ = ["model_spec", "build_model_from_spec", "build_datasets", "build_loader", "build_optimizer", "EpochSampler"]
+__all__ = [
+    "model_spec", "build_model_from_spec", "build_datasets", "build_transform", "build_loader", "build_optimizer",
+    "EpochSampler",
+]
+
+_COLOR_POOL = 16  # training images whose LAB statistics form the ColorTransfer reference pool
 
 
 def model_spec(config: TrainConfig) -> dict[str, Any]:
@@ -35,28 +40,51 @@ def _items(config: TrainConfig):
     if config.tiles_dir is not None:
         from kit.io import read_png_mask
 
-        return tile_items(config.tiles_dir), read_png_mask, load_stats(config.tiles_dir)
+        items = tile_items(config.tiles_dir)
+        if config.fold_group not in items.columns and config.data_dir is not None:
+            # e.g. fold_group="patient_number": per-image columns of the competition tables, joined on the id
+            info = image_metadata(config.competition, config.data_dir)
+            items = items.merge(info[["id"] + [c for c in info.columns if c not in items.columns]], on="id",
+                                how="left")
+        if config.fold_group not in items.columns:
+            raise ValueError(f"fold_group {config.fold_group!r} is not a column of {config.tiles_dir}/index.csv nor of "
+                             f"the competition tables{'' if config.data_dir else ' (set data_dir to join them)'}; "
+                             f"index columns: {list(items.columns)}")
+        return items, read_png_mask, load_stats(config.tiles_dir)
     from kit.io import read_neopolyp_mask
 
     return image_items(config.competition, config.data_dir), read_neopolyp_mask, (None, None)
 
 
-def build_datasets(config: TrainConfig) -> tuple[SegmentationDataset, SegmentationDataset]:
-    """Train and validation datasets of ``config.fold`` (folds grouped by source image, stratified if asked)."""
-    from kit.augment import build_augmentation
+def build_transform(config: TrainConfig, train_data: SegmentationDataset | None = None):
+    """The training augmentation: the ``augment`` preset, then stain jitter and colour transfer if asked.
 
+    The colour-transfer reference pool holds the LAB statistics of up to 16 images of ``train_data``.
+    """
+    from kit.augment import ColorTransfer, StainJitter, build_augmentation, lab_stats
+
+    extra = []
+    if config.stain_jitter > 0:
+        extra.append(StainJitter(p=config.stain_jitter))
+    if config.color_transfer > 0:
+        if train_data is None or len(train_data) == 0:
+            raise ValueError("color_transfer needs training images to build its reference pool")
+        picks = np.linspace(0, len(train_data) - 1, min(_COLOR_POOL, len(train_data))).round().astype(int)
+        extra.append(ColorTransfer([lab_stats(train_data.load(int(i))[0]) for i in picks], p=config.color_transfer))
+    return build_augmentation(config.augment, extra=extra)
+
+
+def build_datasets(config: TrainConfig) -> tuple[SegmentationDataset, SegmentationDataset]:
+    """Train and validation datasets of ``config.fold``: folds grouped by ``fold_group`` (image id, or e.g.
+    ``patient_number`` with ``data_dir`` set), stratified by ``fold_stratify`` when the items have it."""
     items, read_mask, (mean, std) = _items(config)
     stratify = config.fold_stratify if config.fold_stratify in items.columns else None
     items["fold"] = make_folds(items, config.n_folds, config.fold_group, stratify, seed=config.seed)
     norm = {} if mean is None else {"mean": mean, "std": std}
     common = dict(read_mask=read_mask, size=config.image_size, binarize=config.binarize, erode=config.erode, **norm)
-    train = SegmentationDataset(
-        items[items["fold"] != config.fold],
-        mode=config.resize_mode,
-        transform=build_augmentation(config.augment),
-        seed=config.seed,
-        **common,
-    )
+    train = SegmentationDataset(items[items["fold"] != config.fold], mode=config.resize_mode, seed=config.seed,
+                                **common)
+    train.transform = build_transform(config, train)
     val = SegmentationDataset(items[items["fold"] == config.fold], mode="resize", **common)
     if len(train) == 0 or len(val) == 0:
         raise ValueError(f"fold {config.fold} leaves {len(train)} training and {len(val)} validation items")

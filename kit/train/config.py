@@ -8,10 +8,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TrainConfig", "OPTIMIZERS", "AMP_MODES"]
+from kit.train.schedule import SCHEDULES
+
+__all__ = ["TrainConfig", "OPTIMIZERS", "AMP_MODES", "RESIZE_MODES", "SMOKE_ENCODER", "parse_size"]
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
+RESIZE_MODES = ("resize", "crop")
+SMOKE_ENCODER = "tu-test_resnet.r160_in1k"  # timm's 2.3 M-parameter test network: builds offline, trains in seconds
+
+
+def parse_size(value: int | str | tuple[int, int] | list[int] | None) -> tuple[int, int] | None:
+    """(height, width) from 352, "352", "480x640" or (480, 640); ``None`` stays ``None``."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        parts = value.lower().replace("×", "x").split("x")
+        try:
+            value = tuple(int(p) for p in parts)
+        except ValueError:
+            raise ValueError(f"image size {value!r}: expected an int or HEIGHTxWIDTH such as 480x640") from None
+    if isinstance(value, int):
+        value = (value, value)
+    value = tuple(int(v) for v in value)
+    if len(value) == 1:
+        value = value * 2
+    if len(value) != 2 or min(value) <= 0:
+        raise ValueError(f"image size must be a positive int or (height, width); got {value!r}")
+    return value
 
 
 @dataclass
@@ -21,8 +45,14 @@ class TrainConfig:
     Data: ``tiles_dir`` (a tiler output folder with index.csv) or ``data_dir`` + ``competition`` (full images
     with mask files, NeoPolyp). Folds are grouped by ``fold_group`` and stratified by ``fold_stratify``.
     Model: ``arch`` + ``encoder`` + ``model_kwargs`` for :func:`kit.models.build_model`.
+    Images: ``image_size`` (height, width) by ``resize_mode`` "resize" or "crop" (random crop for training;
+    validation always resizes); ``multi_scale`` sizes draw one size per batch. Augmentation: the ``augment``
+    preset, then :class:`~kit.augment.StainJitter` with probability ``stain_jitter`` and
+    :class:`~kit.augment.ColorTransfer` (towards training images) with probability ``color_transfer``.
     Schedule: Adam(W)/SGD, ``max_lr`` -> ``min_lr`` with ``schedule`` and ``warmup_epochs``.
     ``init_from`` starts from a checkpoint's weights with this (new) recipe: "continue training".
+    ``max_minutes`` caps the wall time of one ``fit`` call: no epoch starts that would, judged by the previous
+    epoch, end past it. ``progress`` shows tqdm bars; ``wandb`` also logs to Weights & Biases (offline mode).
     """
 
     out_dir: str = "runs/run"
@@ -32,11 +62,13 @@ class TrainConfig:
     fold: int = 0
     n_folds: int = 5
     fold_group: str = "id"
-    fold_stratify: str | None = None
+    fold_stratify: str | None = "organ"
     image_size: tuple[int, int] | None = None
     resize_mode: str = "resize"
     multi_scale: tuple[int, ...] | None = None
     augment: str = "light"
+    stain_jitter: float = 0.0
+    color_transfer: float = 0.0
     binarize: bool = False
     erode: int = 0
     num_classes: int = 1
@@ -64,8 +96,10 @@ class TrainConfig:
     seed: int = 0
     init_from: str | None = None
     wandb: bool = False
+    progress: bool = True
     notes: str = ""
     max_steps_per_epoch: int | None = None
+    max_minutes: float | None = None
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -76,10 +110,19 @@ class TrainConfig:
             raise ValueError("TrainConfig needs tiles_dir (tiler output) or data_dir (images with mask files)")
         if not 0 <= self.fold < self.n_folds:
             raise ValueError(f"fold {self.fold} outside 0..{self.n_folds - 1}")
-        if isinstance(self.image_size, int):
-            self.image_size = (self.image_size, self.image_size)
-        elif self.image_size is not None:
-            self.image_size = tuple(self.image_size)
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule {self.schedule!r} unknown; valid: {', '.join(SCHEDULES)}")
+        if self.resize_mode not in RESIZE_MODES:
+            raise ValueError(f"resize_mode {self.resize_mode!r} unknown; valid: {', '.join(RESIZE_MODES)}")
+        for name in ("stain_jitter", "color_transfer"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} is a probability in [0, 1]; got {getattr(self, name)}")
+        if self.epochs < 1 or self.batch_size < 1 or self.grad_accum < 1:
+            raise ValueError(f"epochs, batch_size and grad_accum must be >= 1; got {self.epochs}, "
+                             f"{self.batch_size}, {self.grad_accum}")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise ValueError(f"max_minutes must be > 0 or None; got {self.max_minutes}")
+        self.image_size = parse_size(self.image_size)
         if self.multi_scale is not None:
             self.multi_scale = tuple(self.multi_scale)
 
@@ -104,6 +147,16 @@ class TrainConfig:
     def replace(self, **changes: Any) -> "TrainConfig":
         """A copy with ``changes`` applied (validated like a new config)."""
         return TrainConfig.from_dict({**self.to_dict(), **changes})
+
+    def smoke(self) -> "TrainConfig":
+        """A copy with CI sizes: a tiny UNet (timm ``test_resnet``, no weights), 64² images, 2 epochs of at most
+        2 steps, batch 4, no workers, no AMP; data, loss, augmentation and folds stay as they are."""
+        return self.replace(
+            arch="unet", encoder=SMOKE_ENCODER, encoder_weights=None, init_from=None,
+            model_kwargs={"decoder_channels": [32, 16, 16, 8, 8]}, image_size=(64, 64), multi_scale=None,
+            epochs=2, max_steps_per_epoch=2, batch_size=4, grad_accum=1, num_workers=0, amp="off",
+            early_stopping=None, wandb=False,
+        )
 
     def save(self, path: str | Path) -> None:
         """Write the config as JSON atomically."""

@@ -28,10 +28,12 @@ def _worker(rank: int, world_size: int, config: dict[str, Any], port: int, backe
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group(backend, rank=rank, world_size=world_size)
     try:
-        device = None
         if backend == "nccl":
             torch.cuda.set_device(rank)
             device = f"cuda:{rank}"
+        else:  # gloo: CPU processes sharing the cores
+            device = "cpu"
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // world_size))
         Trainer(TrainConfig.from_dict(config), rank=rank, world_size=world_size, device=device).fit()
         dist.barrier()
     finally:
@@ -41,8 +43,10 @@ def _worker(rank: int, world_size: int, config: dict[str, Any], port: int, backe
 def fit_distributed(config: TrainConfig, world_size: int | None = None, backend: str | None = None) -> None:
     """Train ``config`` on ``world_size`` processes (default: every visible GPU); rank 0 writes the files.
 
-    Runs from a notebook cell: the workers are spawned processes that import the kit, so nothing has to be
-    defined in ``__main__``. With one GPU or none, prefer :func:`kit.train.run_training`.
+    Runs from a notebook cell: the workers are spawned (not forked) processes that import the kit and get the
+    config as a plain dict, so nothing has to be defined in ``__main__`` and CUDA is never initialised before
+    the fork. Backend: NCCL when there is a GPU per process, else gloo on CPU (tests, debugging).
+    With one GPU or none, prefer :func:`kit.train.run_training`, which also calls this for ``world_size`` > 1.
     """
     world_size = world_size or max(1, torch.cuda.device_count())
     backend = backend or ("nccl" if torch.cuda.is_available() and torch.cuda.device_count() >= world_size else "gloo")

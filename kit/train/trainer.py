@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -12,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from kit.fsutil import atomic_path
@@ -26,11 +28,13 @@ LOG_COLUMNS = ("epoch", "lr", "train_loss", "val_loss", "val_dice", "val_iou", "
 
 
 def _amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
+    """Autocast dtype: None on the CPU or with "off"; "auto" is bf16 on compute capability >= 8 (A100, H100, L4)
+    and fp16 below (Kaggle's T4 and P100, where bf16 would only be emulated)."""
     if device.type != "cuda" or mode == "off":
         return None
-    if mode == "bf16" or (mode == "auto" and torch.cuda.is_bf16_supported()):
-        return torch.bfloat16
-    return torch.float16
+    if mode == "auto":
+        return torch.bfloat16 if torch.cuda.get_device_capability(device)[0] >= 8 else torch.float16
+    return torch.bfloat16 if mode == "bf16" else torch.float16
 
 
 class Trainer:
@@ -91,6 +95,7 @@ class Trainer:
         self.best_score = -math.inf
         self.best_epoch = -1
         self.history: list[dict[str, float]] = []
+        self.stopped = ""
         self._wandb = None
 
     # ----------------------------------------------------------------- state
@@ -144,11 +149,13 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
     def fit(self, resume: bool = True, stop_after: int | None = None) -> dict[str, Any]:
-        """Train until ``config.epochs`` (or early stopping); resumes from ``last.pt`` when ``resume``.
+        """Train until ``config.epochs``, early stopping or the ``max_minutes`` budget; resumes from ``last.pt``.
 
-        ``stop_after`` ends the call after that many epochs of this call (the run stays resumable).
-        Returns a summary dict (best_dice, best_epoch, epochs, history).
+        ``stop_after`` ends the call after that many epochs of this call (the run stays resumable). The time
+        budget counts from this call's start: an epoch starts only if the previous one's duration still
+        fits. Returns a summary dict (best_dice, best_epoch, epochs, stopped, history).
         """
+        start = time.perf_counter()
         last = self.out_dir / "last.pt"
         if resume and last.exists():
             self.resume(last)
@@ -156,13 +163,44 @@ class Trainer:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             self.config.save(self.out_dir / "config.json")
             self._start_wandb()
-        done_now = 0
-        while self.epoch < self.config.epochs and not self._should_stop_early():
-            if stop_after is not None and done_now >= stop_after:
-                break
-            self._run_epoch()
-            done_now += 1
+        done_now, self.stopped = 0, ""
+        while not self.stopped:
+            self.stopped = self._sync(self._stop_reason(done_now, stop_after, time.perf_counter() - start))
+            if not self.stopped:
+                self._run_epoch()
+                done_now += 1
+        if self._wandb is not None:
+            self._wandb.finish()
+            self._wandb = None
         return self.summary()
+
+    def _stop_reason(self, done_now: int, stop_after: int | None, elapsed: float) -> str:
+        """Why training should stop before the next epoch ("" to go on)."""
+        if self.epoch >= self.config.epochs:
+            return "epochs"
+        if self._should_stop_early():
+            return "early_stopping"
+        if stop_after is not None and done_now >= stop_after:
+            return "stop_after"
+        budget = self.config.max_minutes
+        if budget and done_now and elapsed + self.history[-1]["seconds"] > budget * 60:
+            return "time_budget"
+        return ""
+
+    def _sync(self, value: Any) -> Any:
+        """Rank 0's ``value`` on every rank (so every process takes the same decisions under DDP)."""
+        if self.world_size == 1 or not dist.is_initialized():
+            return value
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def _all_finite(self, loss: torch.Tensor) -> bool:
+        """Whether the loss is finite on every rank (a rank that stopped alone would hang the others)."""
+        finite = torch.isfinite(loss.detach()).float().reshape(1)
+        if self.world_size > 1 and dist.is_initialized():
+            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+        return bool(finite.item())
 
     def _should_stop_early(self) -> bool:
         patience = self.config.early_stopping
@@ -173,7 +211,7 @@ class Trainer:
         start = time.perf_counter()
         torch.manual_seed(self.config.seed * 1000 + epoch)  # dropout etc. depend only on (seed, epoch)
         train_loss = self._train_one_epoch(epoch)
-        val = self.validate()
+        val = self._sync(self.validate() if self.is_main else None)
         row = {
             "epoch": epoch + 1,
             "lr": self.optimizer.param_groups[0]["lr"],
@@ -213,25 +251,32 @@ class Trainer:
         n_batches = self._batches_per_epoch()
         total, count = 0.0, 0
         bar = tqdm(self.train_loader, total=n_batches, desc=f"epoch {epoch + 1}/{self.config.epochs}",
-                   disable=not self.is_main, leave=False)
+                   disable=not (self.is_main and self.config.progress), leave=False)
         self.optimizer.zero_grad(set_to_none=True)
         for i, (images, masks) in enumerate(bar):
             if i >= n_batches:
                 break
             images, masks = self._to_device(images, masks)
-            loss = self._forward_loss(images, masks)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"loss became {loss.item()} at epoch {epoch + 1}, batch {i + 1}; training stopped. The last good "
-                    f"checkpoint is kept at {self.out_dir / 'last.pt'} (lower max_lr, enable clip_grad or check the data)"
-                )
-            self.scaler.scale(loss / accum).backward()
-            if (i + 1) % accum == 0 or i + 1 == n_batches:
+            boundary = (i + 1) % accum == 0 or i + 1 == n_batches
+            no_sync = getattr(self.model, "no_sync", None) if not boundary else None
+            with no_sync() if no_sync is not None else contextlib.nullcontext():
+                loss = self._forward_loss(images, masks)
+                if not self._all_finite(loss):
+                    raise FloatingPointError(self._nan_message(loss, epoch, i))
+                self.scaler.scale(loss / accum).backward()
+            if boundary:
                 self._optimizer_step()
             total += loss.item() * images.shape[0]
             count += images.shape[0]
             bar.set_postfix(loss=f"{total / count:.4f}")
         return total / max(count, 1)
+
+    def _nan_message(self, loss: torch.Tensor, epoch: int, batch: int) -> str:
+        last = self.out_dir / "last.pt"
+        kept = (f"The last good checkpoint (epoch {self.epoch}) is kept at {last}" if self.epoch and last.exists()
+                else "No checkpoint was written yet")
+        return (f"loss became {loss.item()} (on some rank) at epoch {epoch + 1}, batch {batch + 1}; training stopped. "
+                f"{kept}. Lower max_lr, set clip_grad, try amp='bf16' or 'off', or check the data.")
 
     def _optimizer_step(self) -> None:
         self._set_lr()
@@ -263,12 +308,13 @@ class Trainer:
     @torch.no_grad()
     def predict(self, loader=None):
         """Yield (probabilities N×C×H×W float on CPU, masks) over ``loader`` (default: the validation loader)."""
-        self.model.eval()
+        model = unwrap(self.model)  # no DDP collectives: rank 0 may evaluate alone
+        model.eval()
         for images, masks in loader or self.val_loader:
             images, _ = self._to_device(images, masks)
             with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
                                 enabled=self.amp_dtype is not None):
-                logits = self.model(images)
+                logits = model(images)
             yield self._probabilities(logits).float().cpu(), masks
 
     def validate(self) -> dict[str, float]:
@@ -277,13 +323,14 @@ class Trainer:
 
         meter = SegmentationMeter(num_classes=max(2, self.config.num_classes + (self.config.num_classes == 1)))
         total, count = 0.0, 0
-        self.model.eval()
+        model = unwrap(self.model)  # no DDP collectives: rank 0 may evaluate alone
+        model.eval()
         with torch.no_grad():
             for images, masks in self.val_loader:
                 images, masks_dev = self._to_device(images, masks)
                 with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
                                     enabled=self.amp_dtype is not None):
-                    logits = self.model(images)
+                    logits = model(images)
                     total += float(self.loss_fn(logits, masks_dev)) * images.shape[0]
                 count += images.shape[0]
                 meter.update(self._labels(self._probabilities(logits)).cpu().numpy(), masks.numpy())
@@ -330,6 +377,6 @@ class Trainer:
         return path
 
     def summary(self) -> dict[str, Any]:
-        """Best validation Dice and epoch, epochs run, the per-epoch history."""
+        """Best validation Dice and epoch, epochs run, why the last ``fit`` stopped, the per-epoch history."""
         return {"best_dice": self.best_score, "best_epoch": self.best_epoch + 1, "epochs": self.epoch,
-                "history": list(self.history)}
+                "stopped": self.stopped, "history": list(self.history)}

@@ -1,0 +1,42 @@
+"""``python -m kit predict``: the ensemble on a competition's test images -> validated submission.csv."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["HELP", "configure", "run"]
+
+HELP = ("predict the test split into submission.csv (fallback written first, wall-clock budget, validated); "
+        "--score prints the hold-out Dice when the data has hidden labels (synthetic samples)")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Competition, data, ensemble, output, budget and device options."""
+    from kit.competitions import list_competitions
+
+    parser.add_argument("--competition", required=True, choices=list_competitions())
+    parser.add_argument("--data", default=None, help="competition folder (default: the Kaggle input mounts)")
+    parser.add_argument("--ensemble", default=None,
+                        help="ensemble.json or its folder (default: the first ensemble.json under the Kaggle input)")
+    parser.add_argument("--out", default="submission.csv", help="submission file to write")
+    parser.add_argument("--budget-minutes", type=float, default=None, help="stop in time; unreached images stay empty")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA when available)")
+    parser.add_argument("--batch-size", type=int, default=8, help="windows per forward pass")
+    parser.add_argument("--skip-errors", action="store_true", help="a failing image keeps its empty fallback rows")
+    parser.add_argument("--score", action="store_true", help="score against <data>/_scoring/test_labels.csv")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Predict, print the summary (and the score)."""
+    from kit.infer.runner import predict_submission
+
+    budget = None if args.budget_minutes is None else args.budget_minutes * 60
+    report = predict_submission(args.competition, args.ensemble, args.data, args.out, budget, args.device,
+                                args.batch_size, args.skip_errors)
+    print(report)
+    if args.score:
+        from kit.infer.scoring import score_submission
+
+        score = score_submission(args.competition, report.submission, report.data_dir)
+        print(f"hold-out {score['metric']}: {score['score']:.4f} over {score['n_images']} images")
+    return 0

@@ -1,0 +1,360 @@
+"""ensemble.json from training run folders: model entries, OOF-chosen weights and thresholds, slim checkpoints.
+
+A run folder (the trainer's output) holds ``config.json``, ``best.pt`` (with ``model_spec``) and ``oof.npz``
+(uint8 probabilities, targets, ids, groups = organ). How a model sees an image comes from its recipe and, for
+tile-trained models, from the tiles folder it names (``tiling.json``: tile side, reduce or pixel size;
+``stats.json``: channel mean/std): :func:`model_input_for` is that pure translation.
+
+Runs that differ only in fold and seed form one *family*: their OOF predictions are pooled (folds) or
+averaged (seeds sharing ids), the family gets one weight, shared equally by its runs at inference. Families
+are aligned on the ids they all hold, and :func:`kit.infer.ensemble.search_ensemble` picks the weights and
+the global + per-organ thresholds. :func:`build_ensemble` does the reading and writing: slim checkpoints
+(weights + model_spec only) go to ``models/`` beside ensemble.json, referenced by relative paths, so that
+folder is a self-contained models dataset.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from kit.data import IMAGENET_MEAN, IMAGENET_STD
+from kit.infer.ensemble import EnsembleConfig, EnsembleModel, SearchResult, dice_by_threshold, search_ensemble
+from kit.infer.predictor import ModelInput
+from kit.paths import find_step_output, kaggle_input_root
+
+__all__ = ["RunFolder", "EnsembleBuild", "find_runs", "describe_runs", "read_run", "model_input_for", "family_of", "pool_oof",
+           "threshold_curves", "ensemble_config", "build_ensemble"]
+
+#: recipe fields that do not change what a model is (runs differing only here form one family)
+FAMILY_IGNORES = ("out_dir", "fold", "seed", "notes", "init_from", "wandb", "num_workers", "max_steps_per_epoch")
+
+
+@dataclass
+class RunFolder:
+    """A training run folder read back: its recipe and, for tile-trained runs, its tiles' settings and stats."""
+
+    path: Path
+    name: str
+    config: dict[str, Any]
+    tiling: dict[str, Any] | None = None
+    stats: dict[str, Any] | None = None
+    source_pixel_size: float | None = None  # µm/px shared by every tiled image (None: unknown or mixed)
+
+
+@dataclass
+class EnsembleBuild:
+    """What :func:`build_ensemble` made: the config, the search result, Dice-vs-threshold curves, a runs table."""
+
+    config: EnsembleConfig
+    search: SearchResult
+    curves: pd.DataFrame  # columns threshold, group ("all" or an organ), dice: the blended OOF, per-image mean
+    runs: pd.DataFrame  # columns run, family, weight, family_oof_dice, checkpoint
+    path: Path | None = None
+
+
+def _json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON ({err})") from None
+
+
+def _tiles_folder(run_dir: Path, named: str) -> Path:
+    """The tiles folder a recipe names: as given, or relative to the run folder or the folders above it."""
+    candidates = [Path(named)] if Path(named).is_absolute() else [
+        Path(named), run_dir / named, run_dir.parent / named, run_dir.parent.parent / named]
+    for candidate in candidates:
+        if (candidate / "tiling.json").is_file():
+            return candidate
+    try:  # on Kaggle: the tiling kernel's output attached as a source
+        return find_step_output(named, "tiling.json")
+    except FileNotFoundError:
+        pass
+    tried = ", ".join(str(c) for c in candidates)
+    raise FileNotFoundError(f"{run_dir / 'config.json'} names tiles_dir {named!r}, but no tiling.json is in "
+                            f"{tried} nor under {kaggle_input_root()}: pass tiles_dir= (the folder notebook 00 wrote)")
+
+
+def find_runs(root: str | Path) -> list[Path]:
+    """Run folders under ``root`` (or ``root`` itself) that hold ``oof.npz`` and ``best.pt``, sorted.
+
+    A ``root`` that does not exist is looked for under the Kaggle input root instead (the output of a training
+    kernel attached as a source).
+    """
+    root = Path(root)
+    if not root.exists():
+        root = kaggle_input_root()
+    found = sorted({p.parent for p in root.rglob("oof.npz") if (p.parent / "best.pt").is_file()})
+    if not found:
+        raise FileNotFoundError(f"no run folder (oof.npz + best.pt) under {root}: train first (notebook 01)")
+    return found
+
+
+def describe_runs(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
+    """One row per run folder: recipe essentials and the best validation Dice of its ``log.csv``."""
+    rows = []
+    for run_dir in map(Path, run_dirs):
+        config = _json(run_dir / "config.json")
+        row = {"run": str(run_dir), **{k: config.get(k) for k in ("arch", "encoder", "loss", "image_size", "fold")}}
+        log = run_dir / "log.csv"
+        if log.is_file():
+            history = pd.read_csv(log)
+            row.update(epochs=len(history), best_val_dice=float(history["val_dice"].max()) if len(history) else None)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _source_pixel_size(folder: Path, competition: str | None) -> float | None:
+    """The µm/px of the images a tiles folder was cut from, when the profile knows it and all images share it."""
+    from kit.competitions import get_profile
+    from kit.tiling import read_index
+
+    profile = get_profile(competition) if competition else None
+    if profile is None or not profile.pixel_sizes or not (folder / "index.csv").is_file():
+        return None
+    pairs = read_index(folder)[["organ", "data_source"]].drop_duplicates()
+    try:
+        sizes = {profile.pixel_size(o, s) for o, s in zip(pairs["organ"], pairs["data_source"])}
+    except KeyError:
+        return None
+    return sizes.pop() if len(sizes) == 1 else None
+
+
+def read_run(run_dir: str | Path, tiles_dir: str | Path | None = None) -> RunFolder:
+    """Read ``config.json`` of a run folder and, if it trained on tiles, ``tiling.json``/``stats.json`` of them
+    (and the pixel size of the tiled images, from ``index.csv`` and the competition profile)."""
+    run_dir = Path(run_dir)
+    config = _json(run_dir / "config.json")
+    named = tiles_dir or config.get("tiles_dir")
+    if named is None:
+        return RunFolder(run_dir, run_dir.name, config)
+    folder = _tiles_folder(run_dir, str(named))
+    stats_path = folder / "stats.json"
+    tiling = _json(folder / "tiling.json")
+    return RunFolder(run_dir, run_dir.name, config, tiling, _json(stats_path) if stats_path.is_file() else None,
+                     _source_pixel_size(folder, tiling.get("competition")))
+
+
+def model_input_for(
+    config: dict[str, Any],
+    tiling: dict[str, Any] | None = None,
+    stats: dict[str, Any] | None = None,
+    window: int | None = None,
+    overlap: float = 0.25,
+    margin: int = 0,
+    blend: str = "gaussian",
+    source_pixel_size: float | None = None,
+) -> ModelInput:
+    """How inference must feed the model a training recipe made (pure).
+
+    Tile-trained (``tiling`` given): sliding windows at the tiles' scale, corrected for a resize of the
+    tiles to ``image_size`` (``reduce`` or ``pixel_size`` × tile side / training side); window = the
+    training side unless ``window`` is given. With ``source_pixel_size`` (µm/px of the tiled images) a
+    ``reduce`` becomes a target pixel size, so test images of another pixel size (2022 Hubmap) are rescaled. Image-trained (NeoPolyp): the whole image, its longer side
+    resized to the training side (``resize_mode="crop"``: the native scale). Normalisation: the tiles'
+    ``stats`` mean/std, else ImageNet's (what the training datasets used).
+    """
+    size = config.get("image_size")
+    resized = size is not None and config.get("resize_mode", "resize") == "resize"
+    mean, std = (tuple(stats["mean"]), tuple(stats["std"])) if stats else (IMAGENET_MEAN, IMAGENET_STD)
+    if tiling is None:
+        return ModelInput(window=None, size=int(max(size)) if resized else None, mean=mean, std=std)
+    side = int(tiling["sz"])
+    if size is not None:
+        if int(size[0]) != int(size[1]) and window is None:
+            raise ValueError(f"training size {size} is not square: pass window= for the sliding window")
+        side = int(size[0])
+    factor = int(tiling["sz"]) / side if resized else 1.0
+    common = dict(window=int(window or side), overlap=overlap, margin=margin, mean=mean, std=std, blend=blend)
+    if tiling.get("pixel_size"):
+        return ModelInput(pixel_size=float(tiling["pixel_size"]) * factor, **common)
+    if source_pixel_size:
+        return ModelInput(pixel_size=float(tiling["reduce"]) * factor * float(source_pixel_size), **common)
+    return ModelInput(reduce=float(tiling["reduce"]) * factor, **common)
+
+
+def family_of(config: dict[str, Any]) -> str:
+    """A key shared by recipes that differ only in fold, seed and bookkeeping (:data:`FAMILY_IGNORES`)."""
+    return json.dumps({k: v for k, v in sorted(config.items()) if k not in FAMILY_IGNORES}, sort_keys=True)
+
+
+def _load_oof(run: RunFolder) -> dict[str, np.ndarray]:
+    path = run.path / "oof.npz"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: the trainer writes it after fitting (run_training / save_oof)")
+    with np.load(path, allow_pickle=False) as data:
+        missing = {"probs", "targets", "ids"} - set(data.files)
+        if missing:
+            raise ValueError(f"{path} lacks arrays {sorted(missing)}; it has {data.files}")
+        probs = data["probs"] if data["probs"].ndim == 4 else data["probs"][:, None]
+        ids = data["ids"].astype(str)
+        groups = data["groups"].astype(str) if "groups" in data.files else np.full(len(ids), "")
+        groups = np.where(np.isin(groups, ["nan", "None"]), "", groups)  # tiles without an organ (2021)
+        return {"probs": probs, "targets": data["targets"], "ids": ids, "groups": groups}
+
+
+def _pool_family(tables: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """One family's OOF: folds concatenated, runs sharing an id averaged (uint8), sorted by id."""
+    ids = np.concatenate([t["ids"] for t in tables])
+    unique, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+    probs = np.concatenate([t["probs"] for t in tables])
+    if len(unique) < len(ids):
+        sums = np.zeros((len(unique), *probs.shape[1:]), np.float32)
+        np.add.at(sums, inverse, probs.astype(np.float32))
+        probs = np.rint(sums / np.bincount(inverse)[:, None, None, None]).astype(np.uint8)
+    else:
+        probs = probs[first]
+    return {"probs": probs, "ids": unique, "targets": np.concatenate([t["targets"] for t in tables])[first],
+            "groups": np.concatenate([t["groups"] for t in tables])[first]}
+
+
+def _resized(probs: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    if probs.shape[-2:] == tuple(shape):
+        return probs
+    x = F.interpolate(torch.from_numpy(probs).float(), size=tuple(shape), mode="bilinear", align_corners=False)
+    return x.round().clamp(0, 255).to(torch.uint8).numpy()
+
+
+def pool_oof(tables: Sequence[dict[str, np.ndarray]], families: Sequence[str]):
+    """(family order, one OOF map per family, targets, ids, groups), families aligned on their common ids.
+
+    Maps of a family trained at another size are resized (bilinear) to the first family's targets.
+    """
+    order = list(dict.fromkeys(families))
+    pooled = [_pool_family([t for t, f in zip(tables, families) if f == fam]) for fam in order]
+    common = sorted(set.intersection(*(set(p["ids"]) for p in pooled)))
+    if not common:
+        raise ValueError("the runs' OOF predictions share no image id: families trained on different tiles or "
+                         "folds cannot be weighted on OOF (give them the same validation fold)")
+    picks = [np.searchsorted(p["ids"], common) for p in pooled]
+    targets, groups = pooled[0]["targets"][picks[0]], pooled[0]["groups"][picks[0]]
+    runs = [_resized(p["probs"][k], targets.shape[-2:]) for p, k in zip(pooled, picks)]
+    return order, runs, targets, np.asarray(common), groups
+
+
+def threshold_curves(runs: Sequence[np.ndarray], weights: Sequence[float], targets: np.ndarray,
+                     groups: np.ndarray | None = None) -> pd.DataFrame:
+    """Mean per-image Dice of the weighted blend at every threshold, over all images and per group (binary)."""
+    if runs[0].shape[1] != 1:
+        return pd.DataFrame(columns=["threshold", "group", "dice"])
+    total = float(sum(weights))
+    blend = sum((w / total) * r[:, 0].astype(np.float32) / 255 for w, r in zip(weights, runs))
+    table = dice_by_threshold(blend, targets)
+    levels = (np.arange(table.shape[1]) + 0.5) / 255
+    frames = [pd.DataFrame({"threshold": levels, "group": "all", "dice": table.mean(axis=0)})]
+    if groups is not None:
+        for group in sorted(set(groups) - {""}):
+            frames.append(pd.DataFrame({"threshold": levels, "group": group,
+                                        "dice": table[groups == group].mean(axis=0)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def ensemble_config(
+    competition: str,
+    models: Sequence[EnsembleModel],
+    weights: Sequence[float],
+    search: SearchResult,
+    per_group: bool = True,
+    tta: str | Sequence[str] = "identity",
+    min_area: int = 0,
+    fill_holes: bool = False,
+    out_reduce: float | None = None,
+    notes: str = "",
+) -> EnsembleConfig:
+    """The EnsembleConfig of ``models`` with per-model ``weights`` and the search's thresholds (pure)."""
+    thresholds = {"default": 0.5 if search.threshold is None else round(search.threshold, 6)}
+    if per_group:
+        thresholds.update({k: round(v, 6) for k, v in search.group_thresholds.items()})
+    score = search.group_score if per_group and search.group_score is not None else search.score
+    return EnsembleConfig(competition, list(models), [round(float(w), 6) for w in weights], thresholds,
+                          [tta] if isinstance(tta, str) else list(tta), int(min_area), bool(fill_holes),
+                          out_reduce, round(float(score), 6), notes)
+
+
+def _unique_names(runs: Sequence[RunFolder]) -> list[str]:
+    names: list[str] = []
+    for run in runs:
+        name = run.name if run.name not in names else f"{run.path.parent.name}_{run.name}"
+        while name in names:
+            name += "_"
+        names.append(name)
+    return names
+
+
+def _slim_checkpoint(run: RunFolder, target: Path) -> dict[str, Any]:
+    """Copy weights + model_spec of ``best.pt`` to ``target`` (atomic); returns the model_spec."""
+    from kit.train.checkpoint import load_checkpoint, save_checkpoint
+
+    state = load_checkpoint(run.path / "best.pt")
+    if "model" not in state or "model_spec" not in state:
+        raise ValueError(f"{run.path / 'best.pt'} lacks 'model' or 'model_spec' (write it with the kit trainer)")
+    save_checkpoint(target, {"model": state["model"], "model_spec": state["model_spec"]})
+    return state["model_spec"]
+
+
+def build_ensemble(
+    run_dirs: Sequence[str | Path],
+    out: str | Path = "ensemble.json",
+    tta: str | Sequence[str] = "identity",
+    step: float = 0.1,
+    per_group: bool = True,
+    min_area: int = 0,
+    fill_holes: bool = False,
+    window: int | None = None,
+    overlap: float = 0.25,
+    margin: int = 0,
+    blend: str = "gaussian",
+    out_reduce: float | None = None,
+    tiles_dir: str | Path | None = None,
+    physical_scale: bool = True,
+) -> EnsembleBuild:
+    """Read the run folders, search weights and thresholds on their OOF predictions, write ensemble.json.
+
+    Slim checkpoints go to ``<folder of out>/models/<run>.pt``. ``per_group`` adds per-organ thresholds
+    (and picks the weights for them); ``window``/``overlap``/``margin``/``blend`` set the sliding window
+    of tile-trained models; ``tiles_dir`` overrides the tiles folder the recipes name. ``physical_scale``:
+    models tiled with a ``reduce`` from images of one known pixel size (2022 HPA, 0.4 µm/px) work at the
+    matching µm/px, so each test image is rescaled by its own ``pixel_size`` (False: the plain ``reduce``).
+    """
+    if not run_dirs:
+        raise ValueError("build_ensemble needs at least one run folder")
+    runs = [read_run(d, tiles_dir) for d in run_dirs]
+    competitions = {r.config.get("competition") for r in runs}
+    if len(competitions) != 1:
+        raise ValueError(f"the runs belong to different competitions: {sorted(map(str, competitions))}")
+    families = [family_of(r.config) for r in runs]
+    order, oof, targets, _, groups = pool_oof([_load_oof(r) for r in runs], families)
+    use_groups = per_group and bool(set(groups) - {""})
+    search = search_ensemble(oof, targets, groups if use_groups else None, step=step)
+    members = [families.count(f) for f in families]
+    weights = [search.weights[order.index(f)] / n for f, n in zip(families, members)]
+    out = Path(out)
+    names = _unique_names(runs)
+    models = []
+    for run, name in zip(runs, names):
+        relative = f"models/{name}.pt"
+        spec = _slim_checkpoint(run, out.parent / relative)
+        source = run.source_pixel_size if physical_scale else None
+        models.append(EnsembleModel(name, relative, spec, model_input_for(
+            run.config, run.tiling, run.stats, window, overlap, margin, blend, source)))
+    alone = [float(search_ensemble([r], targets).score) for r in oof]
+    notes = (f"OOF over {len(targets)} images of {len(order)} model families "
+             f"({', '.join(f'{n}: {w:.2f}' for n, w in zip(names, weights))})")
+    config = ensemble_config(next(iter(competitions)), models, weights, search, use_groups, tta, min_area,
+                             fill_holes, out_reduce, notes)
+    config.save(out)
+    table = pd.DataFrame({"run": names, "family": [order.index(f) for f in families], "weight": weights,
+                          "family_oof_dice": [alone[order.index(f)] for f in families],
+                          "checkpoint": [m.checkpoint for m in models]})
+    curves = threshold_curves(oof, search.weights, targets, groups if use_groups else None)
+    return EnsembleBuild(config, search, curves, table, out)

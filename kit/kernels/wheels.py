@@ -1,0 +1,184 @@
+"""Wheels for the offline Kaggle image: the kit's own wheel, pure wheels repacked from installed packages,
+and the ``pip download`` command for what the image lacks.
+
+Wheels are written with the standard library (``zipfile``), so building them needs no network, no build
+backend and leaves nothing behind in the source tree.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import importlib.metadata
+import re
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from kit.fsutil import atomic_path
+from kit.kernels.settings import repo_root
+
+__all__ = [
+    "KAGGLE_MISSING_PACKAGES",
+    "KAGGLE_IMAGE_MODULES",
+    "KAGGLE_PYTHON",
+    "KAGGLE_PLATFORMS",
+    "download_command",
+    "write_wheel",
+    "build_kit_wheel",
+    "repack_installed",
+    "repackable",
+]
+
+# THE list of packages (distribution names) the kit and the notebooks import that the Kaggle image (Colab-based,
+# Python 3.12) lacks; the wheels dataset carries them, plus the kit (reference/kaggle_kernels.md §3).
+# segmentation-models-pytorch is absent from the image; rasterio and its small pure-Python dependencies are
+# shipped too, so a change of the image cannot break TIFF reading.
+KAGGLE_MISSING_PACKAGES: tuple[str, ...] = (
+    "segmentation-models-pytorch",
+    "rasterio",
+    "affine",
+    "cligj",
+    "click-plugins",
+)
+# The other third-party modules (import names) the kit and the notebooks use: the Kaggle image has them.
+# tests/test_kernels.py fails on an import found in neither list.
+KAGGLE_IMAGE_MODULES: tuple[str, ...] = (
+    "IPython", "albumentations", "cv2", "matplotlib", "nbformat", "numpy", "pandas", "papermill", "safetensors",
+    "tifffile", "timm", "torch", "torchvision", "tqdm", "wandb",
+)
+KAGGLE_PYTHON = "3.12"
+# Wheels for glibc 2.28 and 2.17 (= manylinux2014): the Colab-based image's glibc is newer than both.
+KAGGLE_PLATFORMS: tuple[str, ...] = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")
+
+_FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # reproducible archives: the same files give the same wheel bytes
+_DIST_INFO_SKIP = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
+
+
+def download_command(packages: Sequence[str], dest: str | Path) -> list[str]:
+    """The ``pip download`` command for wheels of ``packages`` for the Kaggle image's Python and platform."""
+    platforms = [arg for p in KAGGLE_PLATFORMS for arg in ("--platform", p)]
+    return [
+        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+        "--python-version", KAGGLE_PYTHON, "--implementation", "cp", *platforms,
+        "--dest", str(dest), *packages,
+    ]
+
+
+def _record_line(name: str, data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"{name},sha256={digest},{len(data)}"
+
+
+def _escape(name: str) -> str:
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def write_wheel(
+    dest: str | Path, name: str, version: str, files: Mapping[str, bytes], metadata: str | None = None,
+    dist_info: Mapping[str, str] | None = None, tag: str = "py3-none-any",
+) -> Path:
+    """Write ``dest/<name>-<version>-<tag>.whl`` holding ``files`` (archive name -> bytes); returns its path.
+
+    ``metadata`` is the METADATA text (a minimal one when None); ``dist_info`` adds files such as
+    ``entry_points.txt``. WHEEL and RECORD (sha256 of every file) are generated.
+    """
+    info = f"{_escape(name)}-{version}.dist-info"
+    entries = dict(sorted(files.items()))
+    extra = {"METADATA": metadata or f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n", **(dist_info or {})}
+    extra["WHEEL"] = f"Wheel-Version: 1.0\nGenerator: kit\nRoot-Is-Purelib: true\nTag: {tag}\n"
+    for key, text in sorted(extra.items()):
+        entries[f"{info}/{key}"] = text.encode()
+    record = [_record_line(arcname, data) for arcname, data in entries.items()] + [f"{info}/RECORD,,"]
+    entries[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()
+    target = Path(dest) / f"{_escape(name)}-{version}-{tag}.whl"
+    with atomic_path(target, suffix=".whl") as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
+        for arcname, data in entries.items():
+            item = zipfile.ZipInfo(arcname, _FIXED_TIME)
+            item.compress_type, item.external_attr = zipfile.ZIP_DEFLATED, 0o644 << 16
+            archive.writestr(item, data)
+    target.chmod(0o644)
+    return target
+
+
+def _project() -> dict:
+    path = repo_root() / "pyproject.toml"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: build the kit wheel from a source checkout")
+    return tomllib.loads(path.read_text())["project"]
+
+
+def build_kit_wheel(dest: str | Path) -> Path:
+    """The kit's pure wheel (py3-none-any) from the source tree: every file of ``kit/`` but caches.
+
+    Name, version, summary and console scripts come from pyproject.toml. Older kit wheels in ``dest`` are removed.
+    """
+    project = _project()
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    for old in dest.glob("kit-*.whl"):
+        old.unlink()
+    root = repo_root()
+    files = {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in sorted((root / "kit").rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc", ".pyo")
+    }
+    metadata = (f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n"
+                f"Summary: {project.get('description', '')}\nRequires-Python: {project.get('requires-python', '')}\n")
+    scripts = project.get("scripts", {})
+    entry_points = "[console_scripts]\n" + "".join(f"{k} = {v}\n" for k, v in scripts.items()) if scripts else None
+    return write_wheel(dest, project["name"], project["version"], files, metadata,
+                       {"entry_points.txt": entry_points} if entry_points else None)
+
+
+def _pure_distribution(distribution: str) -> importlib.metadata.Distribution:
+    """The installed ``distribution`` if it can be repacked as a pure wheel; ValueError says why not."""
+    try:
+        dist = importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        raise ValueError(f"{distribution!r} is not installed in {sys.prefix}") from None
+    if not dist.files:
+        raise ValueError(f"{distribution!r} has no RECORD of its files: cannot repack it")
+    compiled = [str(f) for f in dist.files if f.suffix in (".so", ".pyd", ".dylib")]
+    if compiled or "Root-Is-Purelib: false" in (dist.read_text("WHEEL") or ""):
+        raise ValueError(f"{distribution!r} is not pure Python ({compiled[:3] or 'platlib install'}): "
+                         "use pip download for the Kaggle platform instead")
+    return dist
+
+
+def repackable(packages: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+    """Split ``packages`` into those :func:`repack_installed` can rebuild here and the others (with the reason)."""
+    ok, skipped = [], {}
+    for name in packages:
+        try:
+            _pure_distribution(name)
+            ok.append(name)
+        except ValueError as err:
+            skipped[name] = str(err)
+    return ok, skipped
+
+
+def repack_installed(distribution: str, dest: str | Path) -> Path:
+    """Rebuild a py3-none-any wheel of an installed pure-Python ``distribution`` from its RECORD.
+
+    Useful offline (no index to download from). Compiled files or a non-purelib install raise ValueError;
+    files installed outside site-packages (scripts) are left out.
+    """
+    dist = _pure_distribution(distribution)
+    name, version = dist.metadata["Name"], dist.version
+    info_dir = f"{_escape(name)}-{version}.dist-info"
+    files = {}
+    for entry in dist.files:
+        path, parts = Path(str(entry.locate())), entry.parts
+        if parts[0] == ".." or "__pycache__" in parts or entry.suffix == ".pyc" or not path.is_file():
+            continue
+        if parts[0].endswith(".dist-info"):
+            relative = "/".join(parts[1:])
+            if relative not in _DIST_INFO_SKIP and relative not in ("WHEEL", "METADATA"):
+                files[f"{info_dir}/{relative}"] = path.read_bytes()
+            continue
+        files[entry.as_posix()] = path.read_bytes()
+    return write_wheel(dest, name, version, files, dist.read_text("METADATA"))
