@@ -15,6 +15,7 @@ COMMANDS: dict[str, str] = {
     "tile": "kit.commands.tile",
     "train": "kit.commands.train",
     "results": "kit.commands.results",
+    "models": "kit.commands.models",
     "ensemble": "kit.commands.ensemble",
     "predict": "kit.commands.predict",
     "kernels": "kit.commands.kernels",

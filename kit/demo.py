@@ -33,22 +33,22 @@ class DemoStep:
 
 # Per competition: the sample, the tiling and the training recipe of the demo (CPU, a few minutes).
 RECIPES: dict[str, dict[str, dict[str, Any]]] = {
-    "hubmap-organ-segmentation": {
+    "hubmap-organ-segmentation": {  # 128² tiles at 0.8 µm/px: Hubmap test images come out at the training scale
         "sample": {},
-        "tiling": {"SZ": 256, "REDUCE": 2.0},
-        "training": {"ARCH": "unet", "ENCODER": "resnet18", "LOSS": "0.5*bce+0.5*dice", "EPOCHS": 40,
+        "tiling": {"SZ": 128, "PIXEL_SIZE": 0.8},
+        "training": {"ARCH": "unet", "ENCODER": "resnet18", "LOSS": "0.5*bce+0.5*dice", "EPOCHS": 30,
                      "BATCH_SIZE": 8, "LR": 1e-3, "MIN_LR": 1e-5, "AUGMENT": "light", "MAX_MINUTES": 5.0},
     },
-    "hubmap-kidney-segmentation": {
-        "sample": {},
-        "tiling": {"SZ": 256, "REDUCE": 4.0},
-        "training": {"ARCH": "unet", "ENCODER": "resnet18", "LOSS": "0.5*bce+0.5*dice", "EPOCHS": 40,
+    "hubmap-kidney-segmentation": {  # 8 slides of 2048×3072: 6 train slides in 3 folds
+        "sample": {"n": 8},
+        "tiling": {"SZ": 128, "REDUCE": 4.0},
+        "training": {"N_FOLDS": 3, "ARCH": "unet", "ENCODER": "resnet18", "LOSS": "0.5*bce+0.5*dice", "EPOCHS": 30,
                      "BATCH_SIZE": 8, "LR": 1e-3, "MIN_LR": 1e-5, "AUGMENT": "light", "MAX_MINUTES": 5.0},
     },
-    "bkai-igh-neopolyp": {
-        "sample": {},
-        "tiling": {"SZ": 256, "REDUCE": 1.0, "FILTER": False},
-        "training": {"ARCH": "unet", "ENCODER": "resnet18", "LOSS": "0.5*ce+0.5*dice", "EPOCHS": 40,
+    "bkai-igh-neopolyp": {  # whole images resized to 256²; notebook 00 only shows tiles
+        "sample": {"n": 40},
+        "tiling": {"SZ": 128, "REDUCE": 1.0, "FILTER": False},
+        "training": {"ARCH": "unet", "ENCODER": "resnet18", "LOSS": "0.5*ce+0.5*dice", "EPOCHS": 30,
                      "BATCH_SIZE": 8, "LR": 1e-3, "MIN_LR": 1e-5, "AUGMENT": "light", "MAX_MINUTES": 5.0,
                      "IMAGE_SIZE": 256},
     },
@@ -73,6 +73,7 @@ def demo_steps(competition: str, run_dir: str | Path, smoke: bool = False, seed:
     recipe = RECIPES[profile.slug]
     run_dir = Path(run_dir).resolve()
     data, tiles, runs = run_dir / "data", run_dir / "tiles", run_dir / "runs"
+    ensemble = run_dir / "models" / "ensemble.json"
     common = {"COMPETITION": profile.slug, "SMOKE": smoke, "SEED": seed}
     full_images = profile.slug == "bkai-igh-neopolyp"  # NeoPolyp trains on whole images, not tiles
     tiling = SMOKE_TILING if smoke else recipe["tiling"]
@@ -81,9 +82,8 @@ def demo_steps(competition: str, run_dir: str | Path, smoke: bool = False, seed:
         DemoStep("00_tiling", {**common, **tiling, "DATA_DIR": str(data), "OUT_DIR": str(tiles)}),
         DemoStep("01_training", {**common, **training, "DATA_DIR": str(data), "RUN_DIR": str(runs / "unet"),
                                  "TILES_DIR": None if full_images else str(tiles)}),
-        DemoStep("02_ensembling", {**common, "RUN_DIRS": [str(runs / "unet")],
-                                   "OUT": str(run_dir / "models" / "ensemble.json")}),
-        DemoStep("03_inference", {**common, "DATA_DIR": str(data), "ENSEMBLE": str(run_dir / "models" / "ensemble.json"),
+        DemoStep("02_ensembling", {**common, "RUN_DIRS": [str(runs / "unet")], "OUT": str(ensemble)}),
+        DemoStep("03_inference", {**common, "DATA_DIR": str(data), "ENSEMBLE": str(ensemble),
                                   "SUBMISSION": str(run_dir / "submission.csv")}),
     ]
 

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 __all__ = ["kaggle_input_root", "working_root", "on_kaggle", "find_competition_data", "find_dataset", "find_file",
-           "find_step_output"]
+           "find_step_output", "find_training_inputs"]
 
 
 def kaggle_input_root() -> Path:
@@ -81,3 +81,16 @@ def find_step_output(local: str | Path, marker: str) -> Path:
     except FileNotFoundError:
         raise FileNotFoundError(f"no {marker} in {local} nor under {kaggle_input_root()}: run the notebook that "
                                 f"writes it first, or attach that kernel's output") from None
+
+
+def find_training_inputs(competition: str, tiles_dir: str | Path | None,
+                         data_dir: str | Path | None) -> tuple[str | None, str | None]:
+    """(tiles folder, data folder) of a training run, as strings for its recipe.
+
+    Tiles: ``tiles_dir`` through :func:`find_step_output` (on Kaggle: the tiling kernel's output attached as a
+    source). Data: ``data_dir`` (checked), or without tiles (full images, NeoPolyp) the competition data found by
+    :func:`find_competition_data`; ``None`` when tiles need no data folder.
+    """
+    tiles = str(find_step_output(tiles_dir, "tiling.json")) if tiles_dir else None
+    data = str(find_competition_data(competition, data_dir)) if data_dir or tiles is None else None
+    return tiles, data

@@ -43,7 +43,8 @@ def thumbnail(path: str | Path, rles: Sequence[str] = (), order: str = "F", max_
             images.append(reader.read(sy0, 0, sy1 - sy0, w, out_size=(oy1 - oy0, out_w)))
             band = np.zeros((oy1 - oy0, out_w), np.uint8)
             for k, mask in enumerate(masks, start=1):
-                part = cv2.resize(mask.window(sy0, 0, sy1 - sy0, w), (out_w, oy1 - oy0), interpolation=cv2.INTER_NEAREST)
+                part = cv2.resize(mask.window(sy0, 0, sy1 - sy0, w), (out_w, oy1 - oy0),
+                                  interpolation=cv2.INTER_NEAREST)
                 band[part > 0] = k
             labels.append(band)
     return np.concatenate(images), np.concatenate(labels)

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from infer_helpers import HUBMAP22, tiny_checkpoint
-from kit.infer.assemble import build_ensemble, describe_runs, family_of, find_runs, model_input_for, pool_oof
+from kit.infer.assemble import (build_ensemble, describe_runs, family_of, find_runs, model_input_for, pool_oof,
+                                read_run)
 from kit.infer.ensemble import EnsembleConfig
 from kit.train import TrainConfig
 
@@ -32,7 +33,7 @@ def test_model_input_from_recipe_and_tiles():
     crop = model_input_for({"image_size": [48, 48], "resize_mode": "crop"}, TILING)
     assert (crop.window, crop.reduce) == (48, 2.0)  # random crops keep the tile scale
     frames = model_input_for({"image_size": [64, 80], "resize_mode": "resize"})
-    assert (frames.window, frames.size) == (None, 80)
+    assert (frames.window, frames.size) == (None, (64, 80))  # exactly what the training dataset fed it
     assert model_input_for({"image_size": [64, 80], "resize_mode": "crop"}).size is None
     with pytest.raises(ValueError, match="not square"):
         model_input_for({"image_size": [64, 80]}, TILING)
@@ -138,3 +139,22 @@ def test_run_discovery_description_and_errors(two_families, tmp_path):
     assert set(built.config.thresholds) == {"default"}
     with pytest.raises(FileNotFoundError, match="no run folder"):
         find_runs(tmp_path / "x")
+
+
+def test_runs_and_tiles_of_attached_kernel_outputs_are_found_under_the_kaggle_input(two_families, tmp_path,
+                                                                                     monkeypatch):
+    root, runs = two_families  # stands in for /kaggle/input: kernel 00's tiles and kernel 01's runs attached
+    monkeypatch.setenv("KIT_KAGGLE_INPUT", str(root))
+    (tmp_path / "working").mkdir()
+    monkeypatch.chdir(tmp_path / "working")  # no runs/ nor tiles/ here
+    assert find_runs("runs") == sorted(runs)  # RUNS_ROOT "runs" is absent locally: the input root is searched
+    probs, _, targets = constructed_oof()
+    moved = make_run(root, "moved", probs, targets, [f"t{i}" for i in range(6)], ["nan"] * 6,
+                     tiles="gone/tiles")  # a name that exists neither as given nor beside the run folder
+    run = read_run(moved)
+    assert run.tiling is not None and run.stats == STATS  # found via the tiling.json under the input root
+    monkeypatch.setenv("KIT_KAGGLE_INPUT", str(tmp_path / "empty"))
+    with pytest.raises(FileNotFoundError, match="no run folder"):
+        find_runs("runs")
+    with pytest.raises(FileNotFoundError, match="names tiles_dir 'gone/tiles', but no tiling.json"):
+        read_run(moved)

@@ -33,6 +33,12 @@ def test_every_committed_notebook_starts_with_the_canonical_bootstrap(path):
     assert not sync_notebook(path, check=True)
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_every_notebook_renders_figures_inline_from_its_imports_cell(path):
+    imports = _code_cells(nbformat.read(path, as_version=4))[2]  # after bootstrap and parameters
+    assert imports.source.startswith("%matplotlib inline\n"), f"{path.name}: figures would not show under Agg"
+
+
 def _notebook(*cells) -> nbformat.NotebookNode:
     notebook = nbformat.v4.new_notebook()
     notebook.cells = list(cells)

@@ -177,3 +177,38 @@ def test_members_must_agree_on_channels(image):
         Predictor(members, device="cpu").predict_probs(image)
     with pytest.raises(ValueError, match="positive weight"):
         Predictor([Member(tiny_net(), weight=0.0)], device="cpu")
+
+
+class RedLogits(torch.nn.Module):
+    """An identity-like model: logit = 10 × the normalised red channel; records every input shape it sees."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shapes: list[tuple[int, ...]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.shapes.append(tuple(x.shape))
+        return 10 * x[:, :1]
+
+
+def test_whole_image_member_sees_exactly_the_training_size_and_maps_back_to_the_image():
+    image = np.zeros((150, 200, 3), np.uint8)
+    image[30:90, 120:180] = 255  # a bright box on a non-square image
+    model = RedLogits()
+    predictor = Predictor(Member(model, input=ModelInput(window=None, size=(32, 64))), device="cpu", tta="flips")
+    mask = predictor.predict_mask(image)
+    assert {s[-2:] for s in model.shapes} == {(32, 64)}  # squashed to H×W like the training dataset, no padding
+    assert mask.shape == (150, 200) and predictor.output_scale(150, 200) == 1.0
+    truth = image[..., 0] > 0
+    yy, xx = np.nonzero(mask != truth)  # only along the box edges (one model pixel: 150/32 rows, 200/64 cols)
+    rows, cols = np.minimum(abs(yy - 30), abs(yy - 90)), np.minimum(abs(xx - 120), abs(xx - 180))
+    near_edge = (rows <= 5) | (cols <= 4)
+    assert near_edge.all() and mask[35:85, 125:175].all() and mask.sum() == pytest.approx(truth.sum(), rel=0.1)
+
+
+def test_whole_image_size_accepts_an_int_as_a_square_and_rejects_bad_sizes():
+    assert ModelInput(window=None, size=64).size == (64, 64)  # ensemble.json files that stored an int
+    assert ModelInput(window=None, size=[48, 80]).size == (48, 80)
+    for bad in (0, [48], [48, -1], 2.5):
+        with pytest.raises(ValueError, match="size must be"):
+            ModelInput(window=None, size=bad)

@@ -266,6 +266,28 @@ def test_deep_supervision_averages_outputs_of_different_sizes():
         weighted([full, half, half], target)
 
 
+def test_foreground_output_gets_a_binary_loss_of_target_above_zero_with_ignored_pixels_kept():
+    target = _multiclass_target().clone()
+    target[:, 10:16, 0:6] = IGNORE
+    gen = torch.Generator().manual_seed(5)
+    classes, aux = torch.randn(2, 3, 16, 16, generator=gen), torch.randn(2, 1, 16, 16, generator=gen)
+    loss = build_loss("ce+dice", mode="multiclass", ignore_index=IGNORE, output_kinds=["classes", "foreground"])
+    foreground = torch.where(target == IGNORE, IGNORE, (target > 0).long())
+    binary = build_loss("ce+dice", mode="binary", ignore_index=IGNORE)(aux, foreground)
+    multiclass = build_loss("ce+dice", mode="multiclass", ignore_index=IGNORE)(classes, target)
+    assert torch.allclose(loss([classes, aux], target), (multiclass + binary) / 2, atol=1e-6)
+    changed = aux.clone()
+    changed[(target == IGNORE).unsqueeze(1)] = 50.0
+    assert torch.allclose(loss([classes, aux], target), loss([classes, changed], target), atol=1e-6)
+    with pytest.raises(ValueError, match="2 output kinds but the model returned 3 outputs"):
+        loss([classes, aux, aux], target)
+    with pytest.raises(ValueError, match="unknown output kinds"):
+        build_loss("ce", mode="multiclass", output_kinds=["classes", "edges"])
+    binary_target = _binary_target()  # binary mode: the target already is the foreground
+    both = build_loss("bce+dice", output_kinds=["classes", "foreground"])([aux, aux], binary_target)
+    assert torch.allclose(both, build_loss("bce+dice")(aux, binary_target))
+
+
 def test_list_losses_and_parameters():
     assert "structure" in list_losses("binary") and "structure" not in list_losses("multiclass")
     assert set(list_losses()) >= {"bce", "ce", "focal", "dice", "jaccard", "tversky", "focal_tversky", "lovasz"}

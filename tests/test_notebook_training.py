@@ -39,14 +39,14 @@ def test_notebook_is_committed_without_outputs_and_has_the_parameters():
     assert not missing, f"parameters cell lacks {missing}"
 
 
-def test_notebook_trains_in_smoke_mode_and_writes_the_run_folder(tmp_path):
+def test_notebook_trains_in_smoke_mode_and_writes_the_run_folder(tmp_path, monkeypatch):
     make_sample(ORGANS, tmp_path / "data", n=8, size=256, seed=1)
-    tile_dataset(ORGANS, tmp_path / "data", tmp_path / "tiles", "train", TileSettings(sz=64, pixel_size=0.8),
-                 progress=False)
+    tiles = tmp_path / "input" / "tiling-kernel" / "tiles"  # as Kaggle attaches kernel 00's output
+    tile_dataset(ORGANS, tmp_path / "data", tiles, "train", TileSettings(sz=64, pixel_size=0.8), progress=False)
+    monkeypatch.setenv("KIT_KAGGLE_INPUT", str(tmp_path / "input"))
     run_dir = tmp_path / "runs" / "smoke"
-    output, _ = run_notebook("01_training", tmp_path / "out", {
-        "COMPETITION": ORGANS, "SMOKE": True, "SEED": 1, "TILES_DIR": str(tmp_path / "tiles"),
-        "RUN_DIR": str(run_dir), "N_SHOW": 2, "NOTES": "smoke test",
+    output, _ = run_notebook("01_training", tmp_path / "out", {  # TILES_DIR stays "tiles": not in the cwd
+        "COMPETITION": ORGANS, "SMOKE": True, "SEED": 1, "RUN_DIR": str(run_dir), "N_SHOW": 2, "NOTES": "smoke test",
     })
     for name in ("best.pt", "last.pt", "log.csv", "oof.npz", "config.json"):
         assert (run_dir / name).is_file(), name
@@ -56,7 +56,7 @@ def test_notebook_trains_in_smoke_mode_and_writes_the_run_folder(tmp_path):
     best = torch.load(run_dir / "best.pt", map_location="cpu", weights_only=False)
     assert best["model_spec"]["name"] == "unet" and best["epoch"] == int(log["val_dice"].idxmax()) + 1
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["image_size"] == [64, 64] and config["tiles_dir"] == str(tmp_path / "tiles")
+    assert config["image_size"] == [64, 64] and config["tiles_dir"] == str(tiles)
     oof = np.load(run_dir / "oof.npz")
     assert oof["probs"].shape[1:] == (1, 64, 64) and oof["probs"].dtype == np.uint8
     assert set(oof["groups"]) <= {"kidney", "prostate", "largeintestine", "spleen", "lung"}

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kit.paths import find_competition_data, find_dataset, find_file, kaggle_input_root, on_kaggle, working_root
+from kit.paths import (find_competition_data, find_dataset, find_file, find_step_output, find_training_inputs,
+                       kaggle_input_root, on_kaggle, working_root)
 
 SLUG = "bkai-igh-neopolyp"
 
@@ -87,3 +88,29 @@ def test_find_file_searches_roots_recursively(kaggle, tmp_path):
     assert find_file("*.json", [tmp_path / "elsewhere", kaggle]) == wheels / "ensemble.json"
     with pytest.raises(FileNotFoundError, match="no file named 'model.pt' under"):
         find_file("model.pt")
+
+
+def test_step_output_is_the_local_folder_else_an_attached_kernel_output(kaggle, tmp_path):
+    local = tmp_path / "tiles"
+    attached = kaggle / "someone-tiling-kernel" / "tiles"  # kernel 00's output attached as a source
+    attached.mkdir(parents=True)
+    (attached / "tiling.json").write_text("{}")
+    assert find_step_output("tiles-not-here", "tiling.json") == attached
+    local.mkdir()
+    (local / "tiling.json").write_text("{}")
+    assert find_step_output(local, "tiling.json") == local  # a local folder with the marker wins
+    with pytest.raises(FileNotFoundError, match=r"no oof\.npz in .*tiles nor under .*input"):
+        find_step_output(local, "oof.npz")
+
+
+def test_training_inputs_find_the_tiles_or_the_competition_data(kaggle, tmp_path):
+    tiles = kaggle / "tiling-kernel" / "tiles"
+    tiles.mkdir(parents=True)
+    (tiles / "tiling.json").write_text("{}")
+    assert find_training_inputs(SLUG, "tiles", None) == (str(tiles), None)  # tiles need no data folder
+    with pytest.raises(FileNotFoundError, match="competition data for bkai-igh-neopolyp"):
+        find_training_inputs(SLUG, None, None)
+    data = kaggle / "competitions" / SLUG
+    data.mkdir(parents=True)
+    assert find_training_inputs(SLUG, None, None) == (None, str(data))  # full images: the attached data
+    assert find_training_inputs(SLUG, str(tiles), tmp_path) == (str(tiles), str(tmp_path))

@@ -207,3 +207,40 @@ def test_deep_supervision_trains_every_output_and_validates_the_main_one(tmp_pat
     assert not torch.equal(model.side.weight, side_before)  # the half-size side map got gradients
     oof = np.load(trainer.save_oof())
     assert oof["probs"].shape == (6, 1, 16, 16)
+
+
+class ClassBlobs(torch.utils.data.Dataset):
+    """64×64 images with a 3-class mask (0 background, 1 and 2 polyps) and a band of ignored (255) pixels."""
+
+    def __init__(self, n: int = 2) -> None:
+        rng = np.random.default_rng(4)
+        self.images = rng.normal(size=(n, 3, 64, 64)).astype(np.float32)
+        self.masks = np.zeros((n, 64, 64), dtype=np.int64)
+        self.masks[:, 8:30, 8:30], self.masks[:, 36:60, 30:56], self.masks[:, :, :4] = 1, 2, 255
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int):
+        return torch.from_numpy(self.images[i]), torch.from_numpy(self.masks[i])
+
+
+def test_blazeneo_trains_its_binary_auxiliary_map_next_to_the_class_map(tmp_path):
+    from kit.models import build_model
+
+    model = build_model("blazeneo", num_classes=3)
+    trainer = Trainer(config(tmp_path, "blazeneo", num_classes=3, loss="ce+dice", ignore_index=255, epochs=1,
+                             batch_size=2, max_lr=1e-3), model=model, train_data=ClassBlobs(), val_data=ClassBlobs())
+    model.train()
+    images, masks = next(iter(trainer.train_loader))
+    loss = trainer._forward_loss(images, masks)
+    loss.backward()
+    assert torch.isfinite(loss)
+    for head in (model.head_1, model.head_2):  # the 1-channel auxiliary head and the class head
+        grad = head.head.conv.weight.grad
+        assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0
+    classes, auxiliary = model(images)
+    changed = auxiliary.detach().clone()
+    changed[:, :, :, :4] = 30.0  # ignored pixels: no change to the loss
+    same = trainer.loss_fn([classes.detach(), auxiliary.detach()], masks)
+    assert torch.allclose(same, trainer.loss_fn([classes.detach(), changed], masks), atol=1e-6)

@@ -17,7 +17,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the table."""
+    from pathlib import Path
+
     from kit.results import results_table
 
+    if not Path(args.runs).is_file():
+        raise FileNotFoundError(f"runs log {args.runs} not found: training writes runs.csv beside each run folder")
     print(results_table(args.runs, sort_by=args.sort))
     return 0

@@ -29,9 +29,11 @@ from kit.data import IMAGENET_MEAN, IMAGENET_STD
 from kit.infer.ensemble import EnsembleConfig, EnsembleModel, SearchResult, dice_by_threshold, search_ensemble
 from kit.infer.predictor import ModelInput
 from kit.paths import find_step_output, kaggle_input_root
+from kit.train.config import parse_size
+from kit.train.oof import read_oof
 
-__all__ = ["RunFolder", "EnsembleBuild", "find_runs", "describe_runs", "read_run", "model_input_for", "family_of", "pool_oof",
-           "threshold_curves", "ensemble_config", "build_ensemble"]
+__all__ = ["RunFolder", "EnsembleBuild", "find_runs", "describe_runs", "read_run", "model_input_for", "family_of",
+           "pool_oof", "threshold_curves", "ensemble_config", "build_ensemble"]
 
 #: recipe fields that do not change what a model is (runs differing only here form one family)
 FAMILY_IGNORES = ("out_dir", "fold", "seed", "notes", "init_from", "wandb", "num_workers", "max_steps_per_epoch")
@@ -160,15 +162,16 @@ def model_input_for(
     Tile-trained (``tiling`` given): sliding windows at the tiles' scale, corrected for a resize of the
     tiles to ``image_size`` (``reduce`` or ``pixel_size`` × tile side / training side); window = the
     training side unless ``window`` is given. With ``source_pixel_size`` (µm/px of the tiled images) a
-    ``reduce`` becomes a target pixel size, so test images of another pixel size (2022 Hubmap) are rescaled. Image-trained (NeoPolyp): the whole image, its longer side
-    resized to the training side (``resize_mode="crop"``: the native scale). Normalisation: the tiles'
-    ``stats`` mean/std, else ImageNet's (what the training datasets used).
+    ``reduce`` becomes a target pixel size, so test images of another pixel size (2022 HuBMAP) are rescaled.
+    Image-trained (NeoPolyp): the whole image resized to exactly the training (height, width), as the training
+    dataset squashed it, and the probabilities resized back (``resize_mode="crop"``: the native scale).
+    Normalisation: the tiles' ``stats`` mean/std, else ImageNet's (what the training datasets used).
     """
-    size = config.get("image_size")
+    size = parse_size(config.get("image_size"))
     resized = size is not None and config.get("resize_mode", "resize") == "resize"
     mean, std = (tuple(stats["mean"]), tuple(stats["std"])) if stats else (IMAGENET_MEAN, IMAGENET_STD)
     if tiling is None:
-        return ModelInput(window=None, size=int(max(size)) if resized else None, mean=mean, std=std)
+        return ModelInput(window=None, size=size if resized else None, mean=mean, std=std)
     side = int(tiling["sz"])
     if size is not None:
         if int(size[0]) != int(size[1]) and window is None:
@@ -186,21 +189,6 @@ def model_input_for(
 def family_of(config: dict[str, Any]) -> str:
     """A key shared by recipes that differ only in fold, seed and bookkeeping (:data:`FAMILY_IGNORES`)."""
     return json.dumps({k: v for k, v in sorted(config.items()) if k not in FAMILY_IGNORES}, sort_keys=True)
-
-
-def _load_oof(run: RunFolder) -> dict[str, np.ndarray]:
-    path = run.path / "oof.npz"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: the trainer writes it after fitting (run_training / save_oof)")
-    with np.load(path, allow_pickle=False) as data:
-        missing = {"probs", "targets", "ids"} - set(data.files)
-        if missing:
-            raise ValueError(f"{path} lacks arrays {sorted(missing)}; it has {data.files}")
-        probs = data["probs"] if data["probs"].ndim == 4 else data["probs"][:, None]
-        ids = data["ids"].astype(str)
-        groups = data["groups"].astype(str) if "groups" in data.files else np.full(len(ids), "")
-        groups = np.where(np.isin(groups, ["nan", "None"]), "", groups)  # tiles without an organ (2021)
-        return {"probs": probs, "targets": data["targets"], "ids": ids, "groups": groups}
 
 
 def _pool_family(tables: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -333,7 +321,7 @@ def build_ensemble(
     if len(competitions) != 1:
         raise ValueError(f"the runs belong to different competitions: {sorted(map(str, competitions))}")
     families = [family_of(r.config) for r in runs]
-    order, oof, targets, _, groups = pool_oof([_load_oof(r) for r in runs], families)
+    order, oof, targets, _, groups = pool_oof([read_oof(r.path) for r in runs], families)
     use_groups = per_group and bool(set(groups) - {""})
     search = search_ensemble(oof, targets, groups if use_groups else None, step=step)
     members = [families.count(f) for f in families]

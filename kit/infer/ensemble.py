@@ -22,6 +22,7 @@ import numpy as np
 from kit.fsutil import atomic_write_text
 from kit.infer.predictor import Member, ModelInput, Predictor
 from kit.infer.tta import get_tta
+from kit.train.oof import read_oof
 
 __all__ = ["SearchResult", "search_ensemble", "dice_by_threshold", "load_oof", "EnsembleModel", "EnsembleConfig"]
 
@@ -195,18 +196,10 @@ def load_oof(paths: Sequence[str | Path]) -> tuple[list[np.ndarray], np.ndarray,
     """
     tables = []
     for path in paths:
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"OOF file {path} not found")
-        with np.load(path, allow_pickle=False) as data:
-            missing = {"probs", "targets", "ids"} - set(data.files)
-            if missing:
-                raise ValueError(f"{path} lacks arrays {sorted(missing)}; it has {data.files}")
-            ids = data["ids"].astype(str)
-            if len(set(ids)) != len(ids):
-                raise ValueError(f"{path} has duplicate ids")
-            groups = data["groups"].astype(str) if "groups" in data.files else np.array([""] * len(ids))
-            tables.append((path, ids, data["probs"], data["targets"], groups))
+        oof = read_oof(path)
+        if len(set(oof["ids"])) != len(oof["ids"]):
+            raise ValueError(f"{path} has duplicate ids")
+        tables.append((path, oof["ids"], oof["probs"], oof["targets"], oof["groups"]))
     common = sorted(set.intersection(*(set(t[1]) for t in tables)))
     if not common:
         raise ValueError(f"the OOF files {[str(t[0]) for t in tables]} share no image id")

@@ -43,7 +43,10 @@ class ModelInput:
         margin: context pixels on each side of a window that are predicted but dropped.
         reduce: source pixels per working pixel (4 = the image at a quarter of its size).
         pixel_size: target µm per working pixel; with the image's own pixel size it overrides ``reduce``.
-        size: whole-image mode only: the longer side is resized to ``size`` (overrides ``reduce``).
+        size: whole-image mode only: the image is resized to exactly (height, width) = ``size`` (an int n: n×n),
+            as the training datasets resize full images (``resize_mode="resize"``), and the probabilities are
+            resized back to the image size; the member then works at the source scale (``reduce`` is unused).
+            ensemble.json files that stored an int keep loading (as n×n).
         mean, std: normalisation in [0, 1] units (per model: each checkpoint keeps its own).
         blend: blending weight map of overlapping windows ("constant", "gaussian", "pyramid").
         pad_multiple: whole-image mode pads the image up to a multiple of this (encoder strides).
@@ -54,7 +57,7 @@ class ModelInput:
     margin: int = 0
     reduce: float = 1.0
     pixel_size: float | None = None
-    size: int | None = None
+    size: int | tuple[int, int] | None = None  # stored as (height, width)
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
     blend: str = "gaussian"
@@ -64,9 +67,11 @@ class ModelInput:
         self.mean, self.std = tuple(float(v) for v in self.mean), tuple(float(v) for v in self.std)
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
             raise ValueError(f"mean and std need 3 values (std > 0), got mean={self.mean}, std={self.std}")
-        if self.size is not None and self.window is not None:
-            raise ValueError("size= resizes the whole image: use it with window=None")
-        for name in ("reduce", "pixel_size", "size"):
+        if self.size is not None:
+            if self.window is not None:
+                raise ValueError("size= resizes the whole image: use it with window=None")
+            self.size = _exact_size(self.size)
+        for name in ("reduce", "pixel_size"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"{name} must be > 0, got {value}")
@@ -77,12 +82,20 @@ class ModelInput:
     def scale_for(self, height: int, width: int, pixel_size: float | None = None) -> float:
         """Source pixels per working pixel for an image of this size (and pixel size in µm/px)."""
         if self.size is not None:
-            return max(height, width) / self.size
+            return 1.0  # read at the source scale, then resized to exactly ``size`` (see _read_batch)
         if self.pixel_size is not None:
             if pixel_size is None:
                 raise ValueError(f"this model works at {self.pixel_size} µm/px: pass the image's pixel_size")
             return self.pixel_size / pixel_size
         return float(self.reduce)
+
+
+def _exact_size(value: Any) -> tuple[int, int]:
+    """(height, width) from an int n (n×n) or a pair of positive ints."""
+    size = (value, value) if isinstance(value, int) else value
+    if not isinstance(size, (tuple, list)) or len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size):
+        raise ValueError(f"size must be a positive int or [height, width] of ints, got {value}")
+    return int(size[0]), int(size[1])
 
 
 @dataclass
@@ -218,7 +231,8 @@ class Predictor:
             spec = member.input
             shape = (_working_side(height, scale), _working_side(width, scale))
             if spec.window is None:
-                windows, blend = [whole_image_window(shape, spec.pad_multiple)], "constant"
+                multiple = 1 if spec.size is not None else spec.pad_multiple  # size: resized, never padded
+                windows, blend = [whole_image_window(shape, multiple)], "constant"
             else:
                 windows, blend = list(WindowGrid(shape, spec.window, spec.overlap, spec.margin)), spec.blend
             weights = torch.from_numpy(make_weight_map(blend, (windows[0].height, windows[0].width)))
@@ -297,6 +311,9 @@ class Predictor:
         return rasterio.Env(GDAL_CACHEMAX=int(self.gdal_cache_mb))
 
     def _read_batch(self, reader: Any, step: _Step) -> np.ndarray:
+        size = step.plan.member.input.size
+        if size is not None:  # the whole image resized to the training H×W (INTER_AREA, as the datasets do)
+            return np.stack([reader.read(*w.read_box, out_size=size, fill=self.fill) for w in step.windows])
         return np.stack([read_window(reader, w, step.plan.scale, self.fill) for w in step.windows])
 
     def _forward(self, plan: _Plan, images: np.ndarray) -> torch.Tensor:

@@ -235,7 +235,8 @@ class _Run:
     """One image at a time on whichever predictor (one per device) is free; budget and timing under a lock."""
 
     def __init__(self, predictors, config, profile, budget, skip_errors: bool, clock) -> None:
-        self.config, self.profile, self.budget, self.skip_errors, self.clock = config, profile, budget, skip_errors, clock
+        self.config, self.profile, self.budget = config, profile, budget
+        self.skip_errors, self.clock = skip_errors, clock
         self.free: queue.Queue = queue.Queue()
         for predictor in predictors:
             self.free.put(predictor)

@@ -86,7 +86,8 @@ def read_labels(competition: str | CompetitionProfile, path: str | Path) -> dict
 def _image_sizes(profile: CompetitionProfile, table: pd.DataFrame, data_dir: Path, image_ids: list[str]):
     """(height, width) per image: from the labels table when it states them, else from the test image files."""
     if {"img_height", "img_width"} <= set(table.columns):
-        return {i: (int(h), int(w)) for i, h, w in zip(table[profile.id_column], table["img_height"], table["img_width"])}
+        sizes = zip(table[profile.id_column], table["img_height"], table["img_width"])
+        return {i: (int(h), int(w)) for i, h, w in sizes}
     from kit.io import open_image
 
     sizes = {}

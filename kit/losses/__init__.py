@@ -12,7 +12,7 @@ from typing import Sequence
 
 from kit.losses.base import MODES, LossInputs, SegmentationLoss, check_mode, prepare_inputs
 from kit.losses.boundary import ActiveContourLoss, StructureLoss
-from kit.losses.combine import DeepSupervisionLoss, WeightedSumLoss
+from kit.losses.combine import OUTPUT_KINDS, DeepSupervisionLoss, ForegroundLoss, WeightedSumLoss
 from kit.losses.pixel import CrossEntropyLoss, FocalLoss
 from kit.losses.region import DiceLoss, FocalTverskyLoss, JaccardLoss, LovaszLoss, TverskyLoss
 from kit.losses.spec import LossTerm, parse_loss_spec
@@ -20,6 +20,7 @@ from kit.losses.spec import LossTerm, parse_loss_spec
 __all__ = [
     "LOSSES",
     "MODES",
+    "OUTPUT_KINDS",
     "build_loss",
     "list_losses",
     "loss_parameters",
@@ -30,6 +31,7 @@ __all__ = [
     "SegmentationLoss",
     "WeightedSumLoss",
     "DeepSupervisionLoss",
+    "ForegroundLoss",
     "CrossEntropyLoss",
     "FocalLoss",
     "DiceLoss",
@@ -101,6 +103,7 @@ def build_loss(
     mode: str = "binary",
     ignore_index: int | None = None,
     output_weights: Sequence[float] | None = None,
+    output_kinds: Sequence[str] | None = None,
 ) -> DeepSupervisionLoss:
     """The loss described by ``spec``, e.g. ``"bce"``, ``"0.4*ce+0.6*dice"``, ``"tversky(alpha=0.3,beta=0.7)"``.
 
@@ -109,6 +112,9 @@ def build_loss(
         mode: "binary" (1 output channel, sigmoid) or "multiclass" (C channels, softmax).
         ignore_index: target value whose pixels are excluded from every term.
         output_weights: deep supervision weights, one per model output (default: equal).
+        output_kinds: one of :data:`OUTPUT_KINDS` per model output (default: all "classes"). A "foreground"
+            output (1 channel) gets the same spec in binary mode against ``target > 0``, ignored pixels kept
+            ignored; in binary mode the target already is the foreground.
 
     Returns:
         A module ``loss(outputs, target) -> scalar``; ``outputs`` is a logits tensor or a list of them.
@@ -121,4 +127,10 @@ def build_loss(
     terms = parse_loss_spec(spec)
     losses = [(t.weight, _build_term(t, spec, mode, ignore_index)) for t in terms]
     combined = WeightedSumLoss(losses, mode, ignore_index, names=[t.name for t in terms])
-    return DeepSupervisionLoss(combined, output_weights)
+    foreground = combined if mode == "binary" else None
+    if mode != "binary" and "foreground" in (output_kinds or ()):
+        ignored = None if ignore_index is None else ForegroundLoss.IGNORE_INDEX
+        binary = WeightedSumLoss([(t.weight, _build_term(t, spec, "binary", ignored)) for t in terms], "binary",
+                                 ignored, names=[t.name for t in terms])
+        foreground = ForegroundLoss(binary, ignore_index)
+    return DeepSupervisionLoss(combined, output_weights, output_kinds, foreground)

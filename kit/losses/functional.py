@@ -76,9 +76,9 @@ def tversky_loss(
     smooth: float = 1.0,
     per_image: bool = False,
 ) -> torch.Tensor:
-    """Tversky loss 1 − TI (see :func:`tversky_index`; α = β = 1 is the Jaccard loss)."""
-    tp, fp, fn = soft_counts(probs, target, valid, per_image)
-    return (1 - tversky_index(tp, fp, fn, alpha, beta, smooth)).mean()
+    """Tversky loss 1 − TI (see :func:`tversky_index`; α = β = 1 is the Jaccard loss): the focal Tversky loss
+    with γ = 1."""
+    return focal_tversky_loss(probs, target, valid, alpha, beta, 1.0, smooth, per_image)
 
 
 def jaccard_loss(
@@ -133,9 +133,11 @@ def cross_entropy(
     return weighted_mean(per_pixel, weights)
 
 
-def _focal_term(log_pt: torch.Tensor, gamma: float) -> torch.Tensor:
+def _focal_mean(log_pt: torch.Tensor, gamma: float, valid: torch.Tensor, alpha_t: torch.Tensor | None) -> torch.Tensor:
+    """Mean over valid pixels of −α_t (1 − p_t)^γ log p_t (α_t None: 1)."""
     # (1 − p_t) is clamped so that a fractional γ keeps a finite gradient when p_t reaches 1
-    return -((1 - log_pt.exp()).clamp_min(_TINY) ** gamma) * log_pt
+    loss = -((1 - log_pt.exp()).clamp_min(_TINY) ** gamma) * log_pt
+    return weighted_mean(loss if alpha_t is None else loss * alpha_t, valid)
 
 
 def binary_focal_loss(
@@ -147,10 +149,8 @@ def binary_focal_loss(
 ) -> torch.Tensor:
     """Focal loss −α_t (1 − p_t)^γ log p_t (Lin et al. 2017); α_t = α for positives, 1 − α for negatives."""
     log_pt = -F.binary_cross_entropy_with_logits(logits, target, reduction="none")
-    loss = _focal_term(log_pt, gamma)
-    if alpha is not None:
-        loss = loss * (alpha * target + (1 - alpha) * (1 - target))
-    return weighted_mean(loss, valid)
+    alpha_t = None if alpha is None else alpha * target + (1 - alpha) * (1 - target)
+    return _focal_mean(log_pt, gamma, valid, alpha_t)
 
 
 def softmax_focal_loss(
@@ -162,10 +162,8 @@ def softmax_focal_loss(
 ) -> torch.Tensor:
     """Multi-class focal loss −α[c] (1 − p_c)^γ log p_c at the true class c; ``alpha`` is one weight per class."""
     log_pt = F.log_softmax(logits, dim=1).gather(1, labels.unsqueeze(1))
-    loss = _focal_term(log_pt, gamma)
-    if alpha is not None:
-        loss = loss * torch.as_tensor(alpha, dtype=logits.dtype, device=logits.device)[labels].unsqueeze(1)
-    return weighted_mean(loss, valid)
+    per_class = None if alpha is None else torch.as_tensor(alpha, dtype=logits.dtype, device=logits.device)
+    return _focal_mean(log_pt, gamma, valid, None if per_class is None else per_class[labels].unsqueeze(1))
 
 
 def active_contour_loss(

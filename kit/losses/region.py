@@ -22,8 +22,8 @@ def _check_non_negative(**values: float) -> None:
             raise ValueError(f"loss parameter {name} must be >= 0; got {value}")
 
 
-class DiceLoss(SegmentationLoss):
-    """1 − (2·TP + s) / (2·TP + FP + FN + s) with soft counts."""
+class _SmoothedOverlapLoss(SegmentationLoss):
+    """What Dice and Jaccard share: the ``smooth`` and ``per_image`` parameters."""
 
     def __init__(
         self, mode: str = "binary", ignore_index: int | None = None, smooth: float = 1.0, per_image: bool = False
@@ -31,20 +31,17 @@ class DiceLoss(SegmentationLoss):
         super().__init__(mode, ignore_index)
         _check_non_negative(smooth=smooth)
         self.smooth, self.per_image = float(smooth), bool(per_image)
+
+
+class DiceLoss(_SmoothedOverlapLoss):
+    """1 − (2·TP + s) / (2·TP + FP + FN + s) with soft counts."""
 
     def compute(self, inputs: LossInputs) -> torch.Tensor:
         return LF.dice_loss(inputs.probs, inputs.target, inputs.valid, self.smooth, self.per_image)
 
 
-class JaccardLoss(SegmentationLoss):
+class JaccardLoss(_SmoothedOverlapLoss):
     """1 − (TP + s) / (TP + FP + FN + s) with soft counts (soft IoU loss)."""
-
-    def __init__(
-        self, mode: str = "binary", ignore_index: int | None = None, smooth: float = 1.0, per_image: bool = False
-    ) -> None:
-        super().__init__(mode, ignore_index)
-        _check_non_negative(smooth=smooth)
-        self.smooth, self.per_image = float(smooth), bool(per_image)
 
     def compute(self, inputs: LossInputs) -> torch.Tensor:
         return LF.jaccard_loss(inputs.probs, inputs.target, inputs.valid, self.smooth, self.per_image)

@@ -8,8 +8,8 @@ Outputs: an auxiliary 1-channel polyp map (``head_1``) and the ``num_classes``-c
 **The class map is the eval output**; ``train()`` returns ``[class map, auxiliary map]``. The paper's model is
 multi-class (``num_classes=3``, channels = the kit's class ids, see :mod:`kit.competitions`); the official head
 orders them (neoplastic, non-neoplastic, background) and is permuted on import (:func:`to_kit_channel_order`).
-With ``num_classes=1`` the class map is a binary logit map like the auxiliary one, which then acts as a second
-deep-supervision head.
+The auxiliary map is trained against the polyp-vs-background mask (``output_kinds``). With ``num_classes=1`` the
+class map is a binary logit map like the auxiliary one, which then acts as a second deep-supervision head.
 """
 
 from __future__ import annotations
@@ -18,10 +18,9 @@ import torch
 import torch.nn as nn
 
 from kit.models.blocks import resize_to
-from kit.models.hardnet import CLASSIFIER_PREFIX, HarDNet68, load_hardnet68_weights
+from kit.models.hardnet import CLASSIFIER_PREFIX, HarDNet68, init_hardnet68
 from kit.models.info import ModelInfo, register
 from kit.models.official import register_official
-from kit.models.weights import resolve_weights_path
 
 __all__ = ["BlazeNeo", "LightRFB", "DenseHierarchicalAggregation", "OFFICIAL_TO_KIT_CHANNELS",
            "to_kit_channel_order", "build_blazeneo"]
@@ -121,7 +120,13 @@ class _Head(nn.Module):
 
 
 class BlazeNeo(nn.Module):
-    """BlazeNeo with the auxiliary branch (official default); see the module docstring for the outputs."""
+    """BlazeNeo with the auxiliary branch (official default); see the module docstring for the outputs.
+
+    ``output_kinds`` tells the loss (:func:`kit.losses.build_loss`) that the second ``train()`` output is a
+    polyp-vs-background map, trained as in the paper with a binary loss against ``target > 0``.
+    """
+
+    output_kinds = ("classes", "foreground")
 
     def __init__(self, num_classes: int = 3, in_channels: int = 3, channels: int = 32) -> None:
         super().__init__()
@@ -151,14 +156,12 @@ class BlazeNeo(nn.Module):
         return maps if self.training else maps[0]
 
 
-@register_official(
+register_official(
     "blazeneo",
     source="syan-dev/blazeneo: models/blazeneo/model.py (BlazeNeo, aggregation='DHA', auxiliary=True)",
     unused_prefixes=("encoder." + CLASSIFIER_PREFIX,),  # HarDNet-68 ImageNet classifier, never run
     convert=to_kit_channel_order,  # head_2: official (neoplastic, non-neoplastic, background) -> kit (bg, neo, non)
 )
-def _official_key(key: str) -> str:
-    return key  # our module names are the official ones
 
 
 @register(
@@ -175,7 +178,5 @@ def build_blazeneo(num_classes: int = 3, in_channels: int = 3, encoder_weights: 
     """BlazeNeo; ``encoder_weights`` = path of HarDNet-68 ImageNet weights or None.
     The official checkpoint needs ``num_classes=3``."""
     model = BlazeNeo(num_classes, in_channels)
-    path = resolve_weights_path(encoder_weights)
-    if path is not None:
-        load_hardnet68_weights(model.encoder, path)
+    init_hardnet68(model.encoder, encoder_weights)
     return model

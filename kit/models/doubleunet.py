@@ -18,11 +18,12 @@ import torch.nn.functional as F
 from torchvision.models.vgg import cfgs, make_layers
 
 from kit.models.info import ModelInfo, register
-from kit.models.weights import load_encoder_weights, resolve_weights_path
+from kit.models.weights import init_encoder
 
 __all__ = ["DoubleUNet", "VGG19Encoder", "ASPP", "build_doubleunet"]
 
-_VGG19_STAGE_ENDS = (4, 9, 18, 27, 36)  # torchvision vgg19.features slices: 64 @1, 128 @1/2, 256 @1/4, 512 @1/8, 512 @1/16
+# torchvision vgg19.features slices: 64 @1, 128 @1/2, 256 @1/4, 512 @1/8, 512 @1/16
+_VGG19_STAGE_ENDS = (4, 9, 18, 27, 36)
 
 
 def _conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int = 3, dilation: int = 1) -> nn.Sequential:
@@ -168,7 +169,5 @@ def build_doubleunet(num_classes: int = 1, in_channels: int = 3, encoder_weights
     """DoubleU-Net; ``encoder_weights`` = path of torchvision VGG19 ImageNet weights (``vgg19-dcbb9e9d.pth``)
     or None (random init; nothing is downloaded)."""
     model = DoubleUNet(num_classes, in_channels)
-    path = resolve_weights_path(encoder_weights)
-    if path is not None:
-        load_encoder_weights(model.encoder1, path, model_prefix="encoder1.")
+    init_encoder(model.encoder1, encoder_weights, model_prefix="encoder1.")
     return model

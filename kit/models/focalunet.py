@@ -16,7 +16,7 @@ import torch.nn as nn
 from timm.layers import DropPath
 
 from kit.models.info import ModelInfo, register
-from kit.models.weights import load_encoder_weights, resolve_weights_path
+from kit.models.weights import init_encoder
 
 __all__ = ["FocalUNet", "FocalEncoder", "FocalModulation", "FocalNetBlock", "build_focalunet"]
 
@@ -200,7 +200,5 @@ def build_focalunet(num_classes: int = 1, in_channels: int = 3, encoder_weights:
     """Focal-UNet; ``options``: embed_dim, depths, focal_level, focal_window, drop_path_rate (FocalNet-T LRF by
     default). ``encoder_weights`` = path of a Microsoft FocalNet state_dict of the same configuration, or None."""
     model = FocalUNet(num_classes, in_channels, **options)
-    path = resolve_weights_path(encoder_weights)
-    if path is not None:
-        load_encoder_weights(model.encoder, path, model_prefix="encoder.")
+    init_encoder(model.encoder, encoder_weights)
     return model

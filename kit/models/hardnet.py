@@ -8,14 +8,16 @@ models and is therefore not built; :data:`CLASSIFIER_PREFIX` names it so importe
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 
-from kit.models.weights import read_state_dict
+from kit.models.weights import read_state_dict, resolve_weights_path, state_dict_problems
 
-__all__ = ["HarDNet68", "ConvNormReLU6", "HarDBlock", "CLASSIFIER_PREFIX", "FEATURE_CHANNELS", "load_hardnet68_weights"]
+__all__ = ["HarDNet68", "ConvNormReLU6", "HarDBlock", "CLASSIFIER_PREFIX", "FEATURE_CHANNELS", "load_hardnet68_weights",
+           "init_hardnet68"]
 
 CLASSIFIER_PREFIX = "base.16."
 """Official key prefix of the ImageNet classifier head, unused by design in every segmentation model."""
@@ -118,13 +120,16 @@ def load_hardnet68_weights(backbone: HarDNet68, path: str | Path) -> None:
     (e.g. another ``in_channels``) raises ValueError naming the file.
     """
     state = {k: v for k, v in read_state_dict(path).items() if not k.startswith(CLASSIFIER_PREFIX)}
-    target = backbone.state_dict()
-    missing = sorted(target.keys() - state.keys())
-    unexpected = sorted(state.keys() - target.keys())
-    mismatched = sorted(k for k in target.keys() & state.keys() if target[k].shape != state[k].shape)
-    if missing or unexpected or mismatched:
-        raise ValueError(
-            f"weights file {path} is not a HarDNet-68 state_dict for this backbone: missing {missing[:3]}, "
-            f"unexpected {unexpected[:3]}, shape mismatches {mismatched[:3]}"
-        )
-    backbone.load_state_dict(state)
+    problems = state_dict_problems(state, backbone.state_dict(), "another in_channels?", target_name="backbone")
+    if problems:
+        raise ValueError(f"weights file {path} is not a HarDNet-68 state_dict for this backbone: "
+                         + " | ".join(problems))
+    backbone.load_state_dict(state, strict=False)
+
+
+def init_hardnet68(backbone: HarDNet68, encoder_weights: str | os.PathLike | None) -> None:
+    """:func:`load_hardnet68_weights` from ``encoder_weights`` (a file path, see
+    :func:`kit.models.weights.resolve_weights_path`); ``None`` keeps the random initialisation."""
+    path = resolve_weights_path(encoder_weights)
+    if path is not None:
+        load_hardnet68_weights(backbone, path)

@@ -12,10 +12,9 @@ import torch
 import torch.nn as nn
 
 from kit.models.blocks import RFB, PartialDecoder, resize_to
-from kit.models.hardnet import HarDNet68, load_hardnet68_weights
+from kit.models.hardnet import HarDNet68, init_hardnet68
 from kit.models.info import ModelInfo, register
 from kit.models.official import register_official
-from kit.models.weights import resolve_weights_path
 
 __all__ = ["HarDNetMSEG", "UNUSED_OFFICIAL_PREFIXES", "build_hardnet_mseg"]
 
@@ -45,13 +44,11 @@ class HarDNetMSEG(nn.Module):
         return resize_to(logits, tuple(x.shape[-2:]))
 
 
-@register_official(
+register_official(
     "hardnet_mseg",
     source="james128333/HarDNet-MSEG: lib/HarDMSEG.py (HarDMSEG)",
     unused_prefixes=UNUSED_OFFICIAL_PREFIXES,
 )
-def _official_key(key: str) -> str:
-    return key  # our module names are the official ones
 
 
 @register(
@@ -65,7 +62,5 @@ def _official_key(key: str) -> str:
 def build_hardnet_mseg(num_classes: int = 1, in_channels: int = 3, encoder_weights: str | None = None) -> HarDNetMSEG:
     """HarDNet-MSEG; ``encoder_weights`` = path of HarDNet-68 ImageNet weights (``hardnet68.pth``) or None."""
     model = HarDNetMSEG(num_classes, in_channels)
-    path = resolve_weights_path(encoder_weights)
-    if path is not None:
-        load_hardnet68_weights(model.hardnet, path)
+    init_hardnet68(model.hardnet, encoder_weights)
     return model

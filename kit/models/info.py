@@ -1,7 +1,8 @@
 """Model metadata: what each registered architecture is, where it comes from and what it returns.
 
-``@register(ModelInfo(...))`` registers a builder under ``info.name`` (through :func:`kit.models.registry.register_model`)
-and keeps its card; :func:`model_info` reads it back for the README table and the contract tests.
+``@register(ModelInfo(...))`` registers a builder under ``info.name`` (through
+:func:`kit.models.registry.register_model`) and keeps its card; :func:`model_info` reads it back for the README
+table and the contract tests.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ class ModelInfo:
 
     name: registry name. source: paper / official repository. outputs: what ``forward`` returns, in words.
     divisor: input height and width must be multiples of it. min_size: smallest side that runs (a multiple of
-    ``divisor``). deep_supervision: ``train()`` returns a list (first item = the ``eval()`` map).
+    ``divisor``). deep_supervision: ``train()`` returns a list (first item = the ``eval()`` map); a model whose
+    list also holds other maps than class maps declares an ``output_kinds`` attribute (one of
+    :data:`kit.losses.OUTPUT_KINDS` per output, e.g. BlazeNeo's binary auxiliary map), which the trainer's loss reads.
     official_checkpoint: ``build_model(name, official_checkpoint=PATH)`` loads the authors' published weights.
     """
 

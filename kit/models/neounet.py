@@ -14,10 +14,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from kit.models.blocks import resize_to
-from kit.models.hardnet import CLASSIFIER_PREFIX, FEATURE_CHANNELS, HarDNet68, load_hardnet68_weights
+from kit.models.hardnet import CLASSIFIER_PREFIX, FEATURE_CHANNELS, HarDNet68, init_hardnet68
 from kit.models.info import ModelInfo, register
 from kit.models.official import register_official
-from kit.models.weights import resolve_weights_path
 
 __all__ = ["NeoUNet", "AdditiveAttentionGate", "OFFICIAL_TO_KIT_CHANNELS", "to_kit_channel_order", "build_neounet"]
 
@@ -118,14 +117,12 @@ class NeoUNet(nn.Module):
         return maps if self.training else maps[0]
 
 
-@register_official(
+register_official(
     "neounet",
     source="lanPN85/neounet: polypnet/model/neounet.py (NeoUNet, num_classes=2)",
     unused_prefixes=("encoder." + CLASSIFIER_PREFIX,),  # HarDNet-68 ImageNet classifier, never run
     convert=to_kit_channel_order,  # output heads: official (non-neoplastic, neoplastic) -> kit (neoplastic, non-neo.)
 )
-def _official_key(key: str) -> str:
-    return key  # our module names are the official ones
 
 
 @register(
@@ -142,7 +139,5 @@ def build_neounet(num_classes: int = 1, in_channels: int = 3, encoder_weights: s
     """NeoUNet; ``encoder_weights`` = path of HarDNet-68 ImageNet weights (``hardnet68.pth``) or None.
     The official checkpoint needs ``num_classes=2``."""
     model = NeoUNet(num_classes, in_channels)
-    path = resolve_weights_path(encoder_weights)
-    if path is not None:
-        load_hardnet68_weights(model.encoder, path)
+    init_hardnet68(model.encoder, encoder_weights)
     return model

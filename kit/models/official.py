@@ -1,9 +1,10 @@
 """Official checkpoints: one small key-mapping entry per paper model, and a strict loader.
 
 An entry says where the official weights come from, which of their keys are unused by design (prefixes; for
-example a backbone's ImageNet classifier that the segmentation forward never runs) and how an official key
-becomes ours (identity when our module names equal the official ones). ``build_model(name,
-official_checkpoint=PATH)`` calls :func:`load_official_checkpoint`, which fails loudly on anything left over.
+example a backbone's ImageNet classifier that the segmentation forward never runs) and how their values are
+converted (e.g. class channels reordered). Every paper model keeps the official module names, so the other keys
+are ours as they are. ``build_model(name, official_checkpoint=PATH)`` calls :func:`load_official_checkpoint`,
+which fails loudly on anything left over.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
-from kit.models.weights import read_state_dict
+from kit.models.weights import read_state_dict, state_dict_problems
 
 __all__ = [
     "OfficialLayout",
@@ -27,7 +28,6 @@ __all__ = [
     "load_official_checkpoint",
 ]
 
-KeyMap = Callable[[str], str]
 StateConvert = Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]
 
 
@@ -38,7 +38,6 @@ class OfficialLayout:
     name: str
     source: str
     unused_prefixes: tuple[str, ...]
-    rename: KeyMap
     convert: StateConvert | None = None  # applied to the renamed state_dict (e.g. reorder class channels)
 
     def is_unused(self, key: str) -> bool:
@@ -50,17 +49,13 @@ _LAYOUTS: dict[str, OfficialLayout] = {}
 
 
 def register_official(name: str, *, source: str, unused_prefixes: tuple[str, ...] = (),
-                      convert: StateConvert | None = None) -> Callable[[KeyMap], KeyMap]:
-    """Decorator: register ``rename(official_key) -> our_key`` as the official layout of model ``name``;
-    ``convert`` (optional) then transforms the renamed state_dict's values."""
-
-    def decorate(rename: KeyMap) -> KeyMap:
-        if name in _LAYOUTS:
-            raise ValueError(f"official layout {name!r} is registered twice")
-        _LAYOUTS[name] = OfficialLayout(name, source, tuple(unused_prefixes), rename, convert)
-        return rename
-
-    return decorate
+                      convert: StateConvert | None = None) -> OfficialLayout:
+    """Register the official checkpoint layout of model ``name`` (keys = our keys, minus ``unused_prefixes``);
+    ``convert`` (optional) then transforms the state_dict's values."""
+    if name in _LAYOUTS:
+        raise ValueError(f"official layout {name!r} is registered twice")
+    _LAYOUTS[name] = OfficialLayout(name, source, tuple(unused_prefixes), convert)
+    return _LAYOUTS[name]
 
 
 def official_names() -> list[str]:
@@ -82,17 +77,10 @@ def map_official_state_dict(name: str, state: dict[str, torch.Tensor]) -> tuple[
     """(our state_dict, official keys dropped as unused by design) for an official ``state``."""
     layout = official_layout(name)
     dropped = sorted(k for k in state if layout.is_unused(k))
-    mapped = {layout.rename(k): v for k, v in state.items() if not layout.is_unused(k)}
-    if len(mapped) != len(state) - len(dropped):
-        raise ValueError(f"official layout {name!r}: two official keys map to the same key")
+    mapped = {k: v for k, v in state.items() if not layout.is_unused(k)}
     if layout.convert is not None:
         mapped = layout.convert(mapped)
     return mapped, dropped
-
-
-def _examples(keys, n: int = 5) -> str:
-    keys = sorted(keys)
-    return ", ".join(keys[:n]) + (f" ... ({len(keys)} in all)" if len(keys) > n else "")
 
 
 def load_official_checkpoint(model: nn.Module, name: str, path: str | os.PathLike) -> list[str]:
@@ -103,19 +91,8 @@ def load_official_checkpoint(model: nn.Module, name: str, path: str | os.PathLik
     """
     path = Path(path)
     mapped, dropped = map_official_state_dict(name, read_state_dict(path))
-    target = model.state_dict()
-    unexpected = mapped.keys() - target.keys()
-    missing = {k for k in target.keys() - mapped.keys() if not k.endswith("num_batches_tracked")}
-    mismatched = [f"{k}: checkpoint {tuple(mapped[k].shape)} vs model {tuple(target[k].shape)}"
-                  for k in sorted(mapped.keys() & target.keys()) if mapped[k].shape != target[k].shape]
-    problems = []
-    if mismatched:
-        problems.append(f"shape mismatches (num_classes/backbone differ from the official model?): "
-                        f"{'; '.join(mismatched[:5])}" + (f" ... ({len(mismatched)} in all)" if len(mismatched) > 5 else ""))
-    if missing:
-        problems.append(f"model keys the checkpoint lacks: {_examples(missing)}")
-    if unexpected:
-        problems.append(f"checkpoint keys the model lacks: {_examples(unexpected)}")
+    problems = state_dict_problems(mapped, model.state_dict(), "num_classes/backbone differ from the official model?",
+                                   source_name="checkpoint", target_name="model")
     if problems:
         raise ValueError(f"official checkpoint {path} does not fit model {name!r}: " + " | ".join(problems))
     model.load_state_dict(mapped, strict=False)
@@ -125,10 +102,8 @@ def load_official_checkpoint(model: nn.Module, name: str, path: str | os.PathLik
 # ----------------------------------------------------------------------------- official layouts, one entry each
 
 
-@register_official(
+register_official(
     "pranet",
     source="DengPingFan/PraNet: lib/PraNet_Res2Net.py (PraNet, published PraNet-19.pth)",
     unused_prefixes=("resnet.fc.",),  # Res2Net ImageNet classifier, never run by PraNet.forward
 )
-def _pranet_key(key: str) -> str:
-    return key  # our module names are the official ones

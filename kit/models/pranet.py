@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from kit.models.blocks import RFB, BasicConv2d, PartialDecoder, resize_to
 from kit.models.info import ModelInfo, register
 from kit.models.res2net import RES2NET_V1B_LAYERS, res2net_v1b
-from kit.models.weights import load_encoder_weights
+from kit.models.weights import init_encoder
 
 __all__ = ["PraNet", "MAP_NAMES", "resolve_prediction_map", "build_pranet"]
 
@@ -126,6 +126,5 @@ def build_pranet(num_classes: int = 1, in_channels: int = 3, encoder_weights=Non
     if backbone not in RES2NET_V1B_LAYERS:
         raise KeyError(f"unknown PraNet backbone {backbone!r}; valid: {', '.join(RES2NET_V1B_LAYERS)}")
     model = PraNet(num_classes, in_channels, backbone=backbone, prediction_map=prediction_map)
-    if encoder_weights is not None:
-        load_encoder_weights(model.resnet, encoder_weights, model_prefix="resnet.")
+    init_encoder(model.resnet, encoder_weights, model_prefix="resnet.")
     return model

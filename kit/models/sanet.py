@@ -13,7 +13,7 @@ from kit.models.blocks import resize_to
 from kit.models.info import ModelInfo, register
 from kit.models.official import register_official
 from kit.models.res2net import res2net_v1b
-from kit.models.weights import load_encoder_weights, resolve_weights_path
+from kit.models.weights import init_encoder
 
 __all__ = ["SANet", "probability_correction", "build_sanet"]
 
@@ -71,9 +71,7 @@ class SANet(nn.Module):
         return logits
 
 
-@register_official("sanet", source="weijun88/SANet: src/model.py (Model; checkpoint out/model-128)")
-def _official_key(key: str) -> str:
-    return key  # our module names are the official ones; every official key is used
+register_official("sanet", source="weijun88/SANet: src/model.py (Model; checkpoint out/model-128)")  # every key used
 
 
 @register(
@@ -89,7 +87,5 @@ def build_sanet(num_classes: int = 1, in_channels: int = 3, encoder_weights: str
                 probability_correction: bool = False) -> SANet:
     """SANet; ``encoder_weights`` = path of a Res2Net-50 v1b 26w×4s ImageNet state_dict (or None)."""
     model = SANet(num_classes, in_channels, probability_correction)
-    path = resolve_weights_path(encoder_weights)
-    if path is not None:
-        load_encoder_weights(model.bkbone, path, model_prefix="bkbone.")
+    init_encoder(model.bkbone, encoder_weights, model_prefix="bkbone.")
     return model

@@ -16,7 +16,7 @@ import segmentation_models_pytorch as smp
 import torch.nn as nn
 
 from kit.models.info import ModelInfo, register
-from kit.models.weights import load_encoder_weights
+from kit.models.weights import init_encoder
 
 __all__ = ["SMP_ARCHITECTURES", "DEFAULT_ENCODER", "default_encoder", "build_smp"]
 
@@ -59,8 +59,7 @@ def build_smp(arch: str, num_classes: int = 1, in_channels: int = 3, encoder_wei
     model = SMP_ARCHITECTURES[arch](
         encoder_name=encoder_name, encoder_weights=None, in_channels=in_channels, classes=num_classes, **kwargs
     )
-    if encoder_weights is not None:
-        load_encoder_weights(model.encoder, encoder_weights, model_prefix="encoder.")
+    init_encoder(model.encoder, encoder_weights)
     return model
 
 

@@ -24,7 +24,7 @@ import torchvision
 
 from kit.models.blocks import SCSE, FeaturePyramidAttention, resize_to
 from kit.models.info import ModelInfo, register
-from kit.models.weights import load_encoder_weights
+from kit.models.weights import init_encoder
 
 __all__ = ["ResNet34Encoder", "UResNet34HC", "build_uresnet34_scse_fpa_hc"]
 
@@ -135,6 +135,5 @@ def build_uresnet34_scse_fpa_hc(num_classes: int = 1, in_channels: int = 3, enco
                                 deep_supervision: bool = False, dropout: float = 0.0) -> UResNet34HC:
     """U-ResNet34-scSE-FPA-hypercolumn; ``encoder_weights``: torchvision/smp resnet34 checkpoint file or None."""
     model = UResNet34HC(num_classes, in_channels, deep_supervision=deep_supervision, dropout=dropout)
-    if encoder_weights is not None:
-        load_encoder_weights(model.encoder, encoder_weights, model_prefix="encoder.")
+    init_encoder(model.encoder, encoder_weights)
     return model

@@ -13,7 +13,8 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-__all__ = ["WEIGHT_SUFFIXES", "CLASSIFIER_PREFIXES", "resolve_weights_path", "read_state_dict", "load_encoder_weights"]
+__all__ = ["WEIGHT_SUFFIXES", "CLASSIFIER_PREFIXES", "resolve_weights_path", "read_state_dict", "state_dict_problems",
+           "load_encoder_weights", "init_encoder"]
 
 WEIGHT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors")
 #: ImageNet classifier heads found in backbone checkpoints; an encoder has no such layer, so they are skipped
@@ -101,6 +102,29 @@ def _examples(keys, n: int = 5) -> str:
     return ", ".join(keys[:n]) + (f" ... ({len(keys)} in all)" if len(keys) > n else "")
 
 
+def state_dict_problems(source: dict[str, torch.Tensor], target: dict[str, torch.Tensor], hint: str,
+                        source_name: str = "file", target_name: str = "encoder", ignored=()) -> list[str]:
+    """Why ``source`` does not load into ``target`` (both state_dicts), one phrase per kind (empty: it fits).
+
+    Kinds: shape mismatches (``hint`` names the likely cause), ``target`` keys that ``source`` lacks
+    (``num_batches_tracked`` excepted: checkpoints of old PyTorch lack it) and ``source`` keys that ``target``
+    lacks (``ignored`` excepted).
+    """
+    unexpected = source.keys() - target.keys() - set(ignored)
+    missing = {k for k in target.keys() - source.keys() if not k.endswith("num_batches_tracked")}
+    mismatched = [f"{k}: {source_name} {tuple(source[k].shape)} vs {target_name} {tuple(target[k].shape)}"
+                  for k in sorted(source.keys() & target.keys()) if source[k].shape != target[k].shape]
+    problems = []
+    if mismatched:
+        more = f" ... ({len(mismatched)} in all)" if len(mismatched) > 5 else ""
+        problems.append(f"shape mismatches ({hint}): {'; '.join(mismatched[:5])}{more}")
+    if missing:
+        problems.append(f"missing {target_name} keys: {_examples(missing)}")
+    if unexpected:
+        problems.append(f"unexpected keys: {_examples(unexpected)}")
+    return problems
+
+
 def load_encoder_weights(encoder: nn.Module, path: str | os.PathLike, model_prefix: str = "encoder.") -> list[str]:
     """Load the weights in ``path`` into ``encoder`` and return the classifier keys that were skipped.
 
@@ -117,20 +141,18 @@ def load_encoder_weights(encoder: nn.Module, path: str | os.PathLike, model_pref
             f"weights file {path}: no key matches the encoder; it expects keys like {_examples(target)}, "
             f"the file has {_examples(state)}"
         )
-    ignored = sorted(k for k in source.keys() - target.keys() if k.removeprefix("model.").startswith(CLASSIFIER_PREFIXES))
-    unexpected = source.keys() - target.keys() - set(ignored)
-    missing = {k for k in target.keys() - source.keys() if not k.endswith("num_batches_tracked")}
-    mismatched = [f"{k}: file {tuple(source[k].shape)} vs encoder {tuple(target[k].shape)}"
-                  for k in sorted(source.keys() & target.keys()) if source[k].shape != target[k].shape]
-    problems = []
-    if mismatched:
-        problems.append(f"shape mismatches (different in_channels or encoder?): {'; '.join(mismatched[:5])}"
-                        + (f" ... ({len(mismatched)} in all)" if len(mismatched) > 5 else ""))
-    if missing:
-        problems.append(f"missing encoder keys: {_examples(missing)}")
-    if unexpected:
-        problems.append(f"unexpected keys: {_examples(unexpected)}")
+    ignored = sorted(k for k in source.keys() - target.keys()
+                     if k.removeprefix("model.").startswith(CLASSIFIER_PREFIXES))
+    problems = state_dict_problems(source, target, "different in_channels or encoder?", ignored=ignored)
     if problems:
         raise ValueError(f"weights file {path} does not fit the encoder: " + " | ".join(problems))
     encoder.load_state_dict({k: source[k] for k in target.keys() & source.keys()}, strict=False)
     return ignored
+
+
+def init_encoder(encoder: nn.Module, encoder_weights: str | os.PathLike | None,
+                 model_prefix: str = "encoder.") -> list[str]:
+    """:func:`load_encoder_weights` from ``encoder_weights`` (a file path, see :func:`resolve_weights_path`);
+    ``None`` keeps the random initialisation. Returns the skipped classifier keys."""
+    path = resolve_weights_path(encoder_weights)
+    return [] if path is None else load_encoder_weights(encoder, path, model_prefix)

@@ -37,7 +37,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` with ``torch.save`` to a temporary file, then rename: an interrupted write keeps the old file."""
+    """Write ``payload`` with ``torch.save`` to a temporary file, then rename (an interrupted write keeps the old
+    file)."""
     with atomic_path(path, suffix=".pt") as tmp:
         torch.save(payload, tmp)
 

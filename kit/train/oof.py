@@ -17,17 +17,25 @@ OOF_ARRAYS = ("probs", "targets", "ids", "groups")
 
 
 def read_oof(path: str | Path) -> dict[str, np.ndarray]:
-    """The arrays of an ``oof.npz`` (see :data:`OOF_ARRAYS`); a missing file or array raises naming it."""
+    """The arrays of an ``oof.npz`` or of the one in run folder ``path`` (see :data:`OOF_ARRAYS`).
+
+    ``probs`` N×H×W becomes N×1×H×W, ``ids`` and ``groups`` strings; without ``groups`` (or with "nan"/"None",
+    tiles without an organ) the groups are "". A missing file or array raises naming it.
+    """
     path = Path(path)
     if path.is_dir():
         path = path / "oof.npz"
     if not path.exists():
         raise FileNotFoundError(f"OOF file {path} not found: train first (notebook 01 / python -m kit train)")
     with np.load(path, allow_pickle=False) as data:
-        missing = [k for k in OOF_ARRAYS if k not in data.files]
+        missing = [k for k in OOF_ARRAYS[:3] if k not in data.files]
         if missing:
             raise ValueError(f"{path} lacks arrays {missing}; it has {data.files}")
-        return {k: data[k] for k in OOF_ARRAYS}
+        probs = data["probs"] if data["probs"].ndim == 4 else data["probs"][:, None]
+        ids = data["ids"].astype(str)
+        groups = data["groups"].astype(str) if "groups" in data.files else np.full(len(ids), "")
+        groups = np.where(np.isin(groups, ["nan", "None"]), "", groups)
+        return {"probs": probs, "targets": data["targets"], "ids": ids, "groups": groups}
 
 
 def _labels(probs: np.ndarray, threshold: float) -> np.ndarray:

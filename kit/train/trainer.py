@@ -83,7 +83,8 @@ class Trainer:
         self.train_data, self.val_data = train_data, val_data
         self.train_loader = build_loader(train_data, config, train=True, rank=rank, world_size=world_size)
         self.val_loader = build_loader(val_data, config, train=False)
-        self.loss_fn = build_loss(config.loss, mode=config.mode, ignore_index=config.ignore_index)
+        self.loss_fn = build_loss(config.loss, mode=config.mode, ignore_index=config.ignore_index,
+                                  output_kinds=getattr(unwrap(self.model), "output_kinds", None))
         self.optimizer = build_optimizer(self.model, config)
         self.amp_dtype = _amp_dtype(config.amp, self.device)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
@@ -237,8 +238,13 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
 
+    def _autocast(self) -> torch.autocast:
+        """Mixed precision at ``amp_dtype`` (disabled when it is None: CPU or amp="off")."""
+        dtype = self.amp_dtype or torch.float32
+        return torch.autocast(self.device.type, dtype=dtype, enabled=self.amp_dtype is not None)
+
     def _forward_loss(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
+        with self._autocast():
             outputs = self.model(images)
             return self.loss_fn(outputs, masks)
 
@@ -312,8 +318,7 @@ class Trainer:
         model.eval()
         for images, masks in loader or self.val_loader:
             images, _ = self._to_device(images, masks)
-            with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
-                                enabled=self.amp_dtype is not None):
+            with self._autocast():
                 logits = model(images)
             yield self._probabilities(logits).float().cpu(), masks
 
@@ -328,8 +333,7 @@ class Trainer:
         with torch.no_grad():
             for images, masks in self.val_loader:
                 images, masks_dev = self._to_device(images, masks)
-                with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
-                                    enabled=self.amp_dtype is not None):
+                with self._autocast():
                     logits = model(images)
                     total += float(self.loss_fn(logits, masks_dev)) * images.shape[0]
                 count += images.shape[0]
@@ -373,7 +377,8 @@ class Trainer:
         groups = (np.asarray(items["organ"].astype(str).tolist(), dtype=str) if "organ" in items
                   else np.full(len(ids), "", dtype=str))
         with atomic_path(path, suffix=".npz") as tmp:
-            np.savez_compressed(tmp, probs=np.concatenate(probs), targets=np.concatenate(targets), ids=ids, groups=groups)
+            np.savez_compressed(tmp, probs=np.concatenate(probs), targets=np.concatenate(targets), ids=ids,
+                                groups=groups)
         return path
 
     def summary(self) -> dict[str, Any]:

@@ -1,0 +1,29 @@
+"""The command line: every command answers --help, the models table lists the whole zoo, errors exit 2."""
+
+from __future__ import annotations
+
+import pytest
+
+from kit.__main__ import COMMANDS, main
+from kit.models import list_models
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_answers_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert f"python -m kit {command}" in capsys.readouterr().out
+
+
+def test_models_table_has_one_row_per_registered_model(capsys):
+    assert main(["models"]) == 0
+    rows = capsys.readouterr().out.strip().splitlines()[2:]
+    assert [row.split(" | ")[0] for row in rows] == list_models()
+    assert any(row.startswith("pranet | ") and row.endswith("| yes") for row in rows)
+
+
+def test_bad_input_is_one_error_line_and_exit_code_2(tmp_path, capsys):
+    code = main(["results", "--runs", str(tmp_path / "missing.csv")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and "missing.csv" in err
