@@ -9,33 +9,27 @@ array([0.33, 1.  , 1.  , 0.33], dtype=float32)
 
 from __future__ import annotations
 
-import difflib
 from typing import Callable
 
 import numpy as np
 
+from kit.registry import Registry
+
 __all__ = ["WeightMapBuilder", "BLEND_WEIGHTS", "register_blend", "blend_names", "make_weight_map"]
 
 WeightMapBuilder = Callable[..., np.ndarray]
-BLEND_WEIGHTS: dict[str, WeightMapBuilder] = {}
+BLEND_WEIGHTS: Registry[WeightMapBuilder] = Registry("blend mode")
 MIN_WEIGHT = 1e-3
 
 
 def register_blend(name: str) -> Callable[[WeightMapBuilder], WeightMapBuilder]:
     """Decorator: register ``builder(shape, **kw) -> h×w float32`` as blending mode ``name``."""
-
-    def decorate(builder: WeightMapBuilder) -> WeightMapBuilder:
-        if name in BLEND_WEIGHTS:
-            raise ValueError(f"blend mode {name!r} is registered twice")
-        BLEND_WEIGHTS[name] = builder
-        return builder
-
-    return decorate
+    return BLEND_WEIGHTS.decorator(name)
 
 
 def blend_names() -> list[str]:
     """Registered blending modes, sorted."""
-    return sorted(BLEND_WEIGHTS)
+    return BLEND_WEIGHTS.names()
 
 
 def _centre_distance(n: int) -> np.ndarray:
@@ -74,12 +68,7 @@ def pyramid_weights(shape: tuple[int, int], min_weight: float = MIN_WEIGHT) -> n
 
 def make_weight_map(name: str, shape: int | tuple[int, int], **kwargs) -> np.ndarray:
     """The ``name`` weight map of ``shape``; an unknown name raises KeyError listing the valid ones."""
-    try:
-        builder = BLEND_WEIGHTS[name]
-    except KeyError:
-        close = difflib.get_close_matches(str(name), blend_names(), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise KeyError(f"unknown blend mode {name!r}{hint}; valid: {', '.join(blend_names())}") from None
+    builder = BLEND_WEIGHTS.get(name)
     shape = (shape, shape) if isinstance(shape, int) else tuple(int(s) for s in shape)
     if len(shape) != 2 or min(shape) < 1:
         raise ValueError(f"weight map shape must be (height, width) with positive sides, got {shape}")

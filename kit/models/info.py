@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from kit.models.registry import ModelBuilder, register_model
+from kit.registry import Registry
 
 __all__ = ["ModelInfo", "register", "model_info"]
 
@@ -36,7 +37,7 @@ class ModelInfo:
     official_checkpoint: bool = False
 
 
-_INFOS: dict[str, ModelInfo] = {}
+_INFOS: Registry[ModelInfo] = Registry("model card", "no model card for {name!r}{hint}; described models: {valid}")
 
 
 def register(info: ModelInfo) -> Callable[[ModelBuilder], ModelBuilder]:
@@ -46,7 +47,7 @@ def register(info: ModelInfo) -> Callable[[ModelBuilder], ModelBuilder]:
 
     def decorate(builder: ModelBuilder) -> ModelBuilder:
         register_model(info.name)(builder)
-        _INFOS[info.name] = info
+        _INFOS.add(info.name, info)
         return builder
 
     return decorate
@@ -54,7 +55,4 @@ def register(info: ModelInfo) -> Callable[[ModelBuilder], ModelBuilder]:
 
 def model_info(name: str) -> ModelInfo:
     """The card of model ``name``; KeyError listing the described models when there is none."""
-    try:
-        return _INFOS[name]
-    except KeyError:
-        raise KeyError(f"no model card for {name!r}; described models: {', '.join(sorted(_INFOS))}") from None
+    return _INFOS.get(name)

@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 
 from kit.models.weights import read_state_dict, state_dict_problems
+from kit.registry import Registry
 
 __all__ = [
     "OfficialLayout",
@@ -45,32 +46,25 @@ class OfficialLayout:
         return key.startswith(self.unused_prefixes)
 
 
-_LAYOUTS: dict[str, OfficialLayout] = {}
+_LAYOUTS: Registry[OfficialLayout] = Registry(
+    "official layout", "model {name!r} has no official checkpoint layout{hint}; models with one: {valid}")
 
 
 def register_official(name: str, *, source: str, unused_prefixes: tuple[str, ...] = (),
                       convert: StateConvert | None = None) -> OfficialLayout:
     """Register the official checkpoint layout of model ``name`` (keys = our keys, minus ``unused_prefixes``);
     ``convert`` (optional) then transforms the state_dict's values."""
-    if name in _LAYOUTS:
-        raise ValueError(f"official layout {name!r} is registered twice")
-    _LAYOUTS[name] = OfficialLayout(name, source, tuple(unused_prefixes), convert)
-    return _LAYOUTS[name]
+    return _LAYOUTS.add(name, OfficialLayout(name, source, tuple(unused_prefixes), convert))
 
 
 def official_names() -> list[str]:
     """Models with an official checkpoint layout, sorted."""
-    return sorted(_LAYOUTS)
+    return _LAYOUTS.names()
 
 
 def official_layout(name: str) -> OfficialLayout:
     """The layout of ``name``; KeyError listing the models that have one."""
-    try:
-        return _LAYOUTS[name]
-    except KeyError:
-        raise KeyError(
-            f"model {name!r} has no official checkpoint layout; models with one: {', '.join(official_names())}"
-        ) from None
+    return _LAYOUTS.get(name)
 
 
 def map_official_state_dict(name: str, state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:

@@ -6,32 +6,24 @@ from typing import Callable
 
 import torch.nn as nn
 
+from kit.registry import Registry
+
 __all__ = ["register_model", "get_builder", "registered_names", "ModelBuilder"]
 
 ModelBuilder = Callable[..., nn.Module]
-_REGISTRY: dict[str, ModelBuilder] = {}
+_MODELS: Registry[ModelBuilder] = Registry("model name", "unknown model {name!r}{hint}; valid names: {valid}")
 
 
 def register_model(name: str) -> Callable[[ModelBuilder], ModelBuilder]:
     """Decorator: register ``builder(num_classes, in_channels, encoder_weights, **kw) -> nn.Module`` as ``name``."""
-
-    def decorate(builder: ModelBuilder) -> ModelBuilder:
-        if name in _REGISTRY:
-            raise ValueError(f"model name {name!r} is registered twice")
-        _REGISTRY[name] = builder
-        return builder
-
-    return decorate
+    return _MODELS.decorator(name)
 
 
 def registered_names() -> list[str]:
     """All registered model names, sorted."""
-    return sorted(_REGISTRY)
+    return _MODELS.names()
 
 
 def get_builder(name: str) -> ModelBuilder:
     """The builder registered as ``name``; an unknown name raises KeyError listing the valid ones."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"unknown model {name!r}; valid names: {', '.join(registered_names())}") from None
+    return _MODELS.get(name)
