@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from kit.commands.checks import add_rerun_flags
+
 __all__ = ["HELP", "configure", "run"]
 
 HELP = "train a segmentation model on tiles (index.csv) or full images; resumes from the run folder's last.pt"
@@ -46,13 +48,46 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                         help="any other TrainConfig field, e.g. --set model_kwargs='{\"prediction_map\": 0}'")
     parser.add_argument("--gpus", type=int, default=1, help="processes for DistributedDataParallel (Kaggle T4 ×2: 2)")
+    add_rerun_flags(parser, "run")
+
+
+def _config_file(path: str) -> dict:
+    """The ``--config`` JSON object, or a ValueError naming the file."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"--config {path} not found")
+    try:
+        values = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"--config {path} is not valid JSON ({err})") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"--config {path} must hold a JSON object of TrainConfig fields, got {type(values).__name__}")
+    return values
+
+
+def _tiles_competition(values: dict) -> None:
+    """Take the competition from the tiles' tiling.json when none is given; refuse a contradiction."""
+    tiling = Path(values.get("tiles_dir") or "") / "tiling.json"
+    if not values.get("tiles_dir") or not tiling.is_file():
+        return
+    try:
+        made_for = json.loads(tiling.read_text(encoding="utf-8")).get("competition")
+    except json.JSONDecodeError:
+        raise ValueError(f"{tiling} is not valid JSON: re-run the tiler") from None
+    if made_for and values.get("competition") not in (None, made_for):
+        raise ValueError(f"--competition {values['competition']} but the tiles in {values['tiles_dir']} were cut "
+                         f"from {made_for} ({tiling})")
+    if made_for:
+        values["competition"] = made_for
 
 
 def run(args: argparse.Namespace) -> int:
     """Build the TrainConfig, train, save OOF and the runs-log row; print the summary."""
+    from kit.commands.checks import number, output_folder
     from kit.train import TrainConfig, run_training
 
-    values = json.loads(Path(args.config).read_text()) if args.config else {}
+    output_folder(args.out)
+    number(args.gpus, "--gpus", 1)
+    values = _config_file(args.config) if args.config else {}
     values.update({field: getattr(args, field) for field, _ in _FLAGS.values() if getattr(args, field) is not None})
     for item in args.set:
         key, sep, raw = item.partition("=")
@@ -63,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         except json.JSONDecodeError:
             values[key] = raw
     values["out_dir"] = args.out
-    summary = run_training(TrainConfig.from_dict(values), world_size=args.gpus)
+    _tiles_competition(values)
+    summary = run_training(TrainConfig.from_dict(values), world_size=args.gpus, rerun=args.rerun)
     print(f"best val Dice {summary['best_dice']:.4f} at epoch {summary['best_epoch']} of {summary['epochs']}")
     return 0

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import queue
+import sys
 import threading
 import time
 import traceback
@@ -42,8 +43,8 @@ from kit.rle import runs_from_rle
 from kit.submit import mask_rows, read_sample_ids, rle_rows, sample_image_ids, validate_submission
 from kit.submit import write_fallback_submission, write_submission
 
-__all__ = ["TestImage", "ImageResult", "PredictionReport", "Budget", "find_test_images", "find_ensemble",
-           "predict_submission"]
+__all__ = ["TestImage", "ImageResult", "PredictionReport", "PredictionFailed", "Budget", "find_test_images",
+           "find_ensemble", "predict_submission"]
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,8 @@ class Budget:
 
     def __init__(self, seconds: float | None, reserve: float | None = None, safety: float = 1.5,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        if seconds is not None and seconds < 0:
-            raise ValueError(f"budget must be >= 0 seconds or None, got {seconds}")
+        if seconds is not None and not 0 <= seconds < math.inf:
+            raise ValueError(f"budget must be a finite number of seconds >= 0 or None, got {seconds}")
         self.seconds, self.safety, self.clock = seconds, safety, clock
         self.reserve = min(60.0, 0.05 * seconds) if reserve is None and seconds is not None else (reserve or 0.0)
         self.start = clock()
@@ -167,10 +168,20 @@ def find_test_images(profile: CompetitionProfile, data_dir: Path, sample_submiss
     for image_id in ids:
         row = meta.get(image_id, {})
         pixel = row.get("pixel_size")
+        if pixel is not None and not pd.isna(pixel) and not 0 < _float(pixel) < math.inf:
+            raise ValueError(f"{data_dir / profile.test_csv} id {image_id!r}: pixel_size must be a number > 0 "
+                             f"(µm per pixel), got {pixel!r}")
         images.append(TestImage(image_id, profile.image_path(data_dir, image_id, "test"),
                                 _text(row.get("organ")), _text(row.get("data_source")),
                                 None if pixel is None or pd.isna(pixel) else float(pixel)))
     return images
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def _text(value: Any) -> str | None:
@@ -250,6 +261,7 @@ class _Run:
         """Rows of ``image`` (empty when it keeps its fallback rows); fills ``result``."""
         if missing:
             result.status, result.error = "error", f"image file {image.path} not found"
+            print(f"skipped {image.image_id}: {result.error}", file=sys.stderr)
             return []
         if not self.allows(0):  # out of time: the remaining images keep their fallback rows unopened
             return []
@@ -267,6 +279,7 @@ class _Run:
             if not self.skip_errors:
                 raise
             result.status, result.error = "error", "".join(traceback.format_exception_only(err)).strip()
+            print(f"skipped {image.image_id}: {' '.join(result.error.split())}", file=sys.stderr)
             return []
         finally:
             self.free.put(predictor)
@@ -316,13 +329,14 @@ def predict_submission(
     if not sample.is_file():
         raise FileNotFoundError(f"{sample} not found: the competition folder needs {profile.sample_submission}")
     out = Path(out)
-    writer = _Writer(out, profile, sample, flush_seconds)
+    # nothing to lose: the fallback goes in at once; an existing submission stays until the ensemble is loaded
+    writer = None if out.exists() else _Writer(out, profile, sample, flush_seconds)
     images = find_test_images(profile, data_dir, sample)
     missing = {im.image_id for im in images if not im.path.is_file()}
     if missing and not skip_errors:
         first = next(im.path for im in images if im.image_id in missing)
-        raise FileNotFoundError(f"{len(missing)} test images of {sample} are missing, e.g. {first} "
-                                f"(the fallback submission {out} is in place)")
+        kept = "the fallback submission is in place" if writer else "the existing submission is unchanged"
+        raise FileNotFoundError(f"{len(missing)} test images of {sample} are missing, e.g. {first} ({out}: {kept})")
     if isinstance(ensemble, EnsembleConfig):
         config, root = ensemble, Path(ensemble_root or ".")
     else:
@@ -331,6 +345,7 @@ def predict_submission(
     if config.competition != profile.slug:
         raise ValueError(f"the ensemble was built for {config.competition!r}, not {profile.slug!r}")
     predictors = [config.build_predictor(root=root, device=d, batch_size=batch_size) for d in _devices(device)]
+    writer = writer or _Writer(out, profile, sample, flush_seconds)
     run = _Run(predictors, config, profile, budget, skip_errors, clock)
     results = [ImageResult(im.image_id, "budget", organ=im.organ, data_source=im.data_source) for im in images]
     report = PredictionReport(out, profile.slug, data_dir, results, budget_seconds=budget_seconds)
@@ -350,7 +365,34 @@ def predict_submission(
     sizes = {r.image_id: (r.height, r.width) for r in results if r.height is not None}
     validate_submission(out, profile, sample, sizes if len(sizes) == len(images) else None)
     report.seconds = budget.elapsed()
+    _check_outcome(report, config)
     return report
+
+
+class PredictionFailed(ValueError):
+    """The submission was written and is valid, but the run failed as a whole (``report`` says how)."""
+
+    def __init__(self, message: str, report: PredictionReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+def _check_outcome(report: PredictionReport, config: EnsembleConfig) -> None:
+    """Raise :class:`PredictionFailed` when every image failed, or every prediction is empty although the OOF
+    predictions of this ensemble rarely were (a chance below 5 %): a valid file that is certainly garbage."""
+    results = report.results
+    errors = [r for r in results if r.status == "error"]
+    if results and len(errors) == len(results):
+        reasons = "; ".join(f"{r.image_id}: {' '.join(r.error.split())[:200]}" for r in errors[:3])
+        raise PredictionFailed(f"every test image failed ({len(errors)}), {report.submission} holds only the empty "
+                               f"fallback rows: {reasons}", report)
+    predicted = [r for r in results if r.status == "predicted"]
+    share = config.oof_nonempty
+    if predicted and share and all(not r.foreground for r in predicted) and (1 - share) ** len(predicted) < 0.05:
+        raise PredictionFailed(
+            f"all {len(predicted)} predicted test images are empty while {share:.0%} of the ensemble's OOF "
+            f"predictions were not: the models output nothing (NaN weights, wrong scale or normalisation?); "
+            f"{report.submission} is valid but empty", report)
 
 
 def _progress(total: int, enabled: bool):

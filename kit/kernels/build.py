@@ -7,7 +7,7 @@ from pathlib import Path
 
 import nbformat
 
-from kit.fsutil import atomic_write_text
+from kit.fsutil import atomic_write_text, swap_folder
 from kit.kernels.bootstrap import with_bootstrap
 from kit.kernels.metadata import KERNEL_METADATA_FILE, kernel_metadata, validate_kernel_metadata
 from kit.kernels.settings import KernelSettings, load_dataset_settings, load_kernel_settings, repo_root
@@ -40,12 +40,10 @@ def build_kernel_folder(
     if not source.exists():
         raise FileNotFoundError(f"kernel {settings.name}: notebook {source} not found")
     folder = Path(out_dir) / settings.name
-    folder.mkdir(parents=True, exist_ok=True)
     notebook = with_bootstrap(nbformat.read(source, as_version=4), str(source))
     if competition:
         inject_parameters(notebook, {"COMPETITION": competition})
     code_file = Path(settings.notebook).name
-    atomic_write_text(folder / code_file, nbformat.writes(notebook))
     dataset_slugs, kernel_slugs = dataset_slugs or {}, kernel_slugs or {}
     try:
         datasets = tuple(f"{user}/{dataset_slugs[name]}" for name in settings.datasets)
@@ -56,8 +54,13 @@ def build_kernel_folder(
         user, settings.slug, code_file, gpu=settings.gpu, internet=settings.internet,
         competition=competition if settings.competition else None, datasets=datasets, kernels=kernels,
     )
-    validate_kernel_metadata(meta, folder, submission=settings.submission)
-    atomic_write_text(folder / KERNEL_METADATA_FILE, json.dumps(meta, indent=2) + "\n")
+    with swap_folder(folder) as tmp:  # the previous folder stays whole until the new one is valid
+        atomic_write_text(tmp / code_file, nbformat.writes(notebook))
+        try:
+            validate_kernel_metadata(meta, tmp, submission=settings.submission)
+        except ValueError as err:
+            raise ValueError(str(err).replace(str(tmp), str(folder))) from None
+        atomic_write_text(tmp / KERNEL_METADATA_FILE, json.dumps(meta, indent=2) + "\n")
     return folder
 
 
