@@ -30,8 +30,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build, write, print the summary."""
+    from kit.commands.checks import number, output_file
     from kit.infer.assemble import build_ensemble
 
+    output_file(args.out)
+    number(args.step, "--step", 0, 1, low_inclusive=False)
+    number(args.overlap, "--overlap", 0, 0.95)
+    number(args.margin, "--margin", 0)
+    number(args.min_area, "--min-area", 0)
+    number(args.window, "--window", 1)
     build = build_ensemble(args.runs, args.out, tta=args.tta, step=args.step, per_group=args.per_group,
                            min_area=args.min_area, fill_holes=args.fill_holes, window=args.window,
                            overlap=args.overlap, margin=args.margin, blend=args.blend, tiles_dir=args.tiles)

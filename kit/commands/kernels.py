@@ -44,11 +44,13 @@ def run(args: argparse.Namespace) -> int:
     """Build, push or sync; a failing kaggle CLI call prints its message and returns 1."""
     from pathlib import Path
 
+    from kit.commands.checks import output_folder
     from kit.kernels import build_kernel_folders, load_kernel_settings, push_kernel
 
     if args.action == "sync-notebooks":
         return _sync(args)
     if args.action == "build":
+        output_folder(args.out)
         for folder in build_kernel_folders(args.user, args.competition, args.out, names=args.names or None):
             print(f"built {folder}")
         return 0

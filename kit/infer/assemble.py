@@ -28,12 +28,13 @@ import torch.nn.functional as F
 from kit.data import IMAGENET_MEAN, IMAGENET_STD
 from kit.infer.ensemble import EnsembleConfig, EnsembleModel, SearchResult, dice_by_threshold, search_ensemble
 from kit.infer.predictor import ModelInput
+from kit.fsutil import remove_stale_temps, swap_folder
 from kit.paths import find_step_output, kaggle_input_root
 from kit.train.config import parse_size
 from kit.train.oof import read_oof
 
 __all__ = ["RunFolder", "EnsembleBuild", "find_runs", "describe_runs", "read_run", "model_input_for", "family_of",
-           "pool_oof", "threshold_curves", "ensemble_config", "build_ensemble"]
+           "pool_oof", "threshold_curves", "ensemble_config", "check_run_fits", "nonempty_share", "build_ensemble"]
 
 #: recipe fields that do not change what a model is (runs differing only here form one family)
 FAMILY_IGNORES = ("out_dir", "fold", "seed", "notes", "init_from", "wandb", "num_workers", "max_steps_per_epoch")
@@ -269,6 +270,40 @@ def ensemble_config(
                           out_reduce, round(float(score), 6), notes)
 
 
+def check_run_fits(run: RunFolder, physical_scale: bool = True) -> None:
+    """Refuse a run whose tiles, classes or scale do not fit its competition (found at ensemble time, not in
+    the hidden rerun): tiles cut from another competition, a class count the submission cannot hold, a model
+    working in µm/px for test images that state no pixel size."""
+    from kit.competitions import get_profile
+
+    slug = run.config.get("competition")
+    profile = get_profile(slug)
+    cut_from = (run.tiling or {}).get("competition")
+    if cut_from and cut_from != slug:
+        raise ValueError(f"{run.path}: trained as {slug} on tiles cut from {cut_from}; retrain with "
+                         f"--competition {cut_from}")
+    classes = int(run.config.get("num_classes", 1))
+    if classes != profile.num_classes:
+        raise ValueError(f"{run.path}: the model predicts {classes} class map(s), {slug} needs {profile.num_classes} "
+                         f"({', '.join(profile.classes)}{' + background' if profile.num_classes > 1 else ''})")
+    uses_microns = bool((run.tiling or {}).get("pixel_size")) or (physical_scale and run.source_pixel_size)
+    if uses_microns and not profile.pixel_sizes:
+        raise ValueError(f"{run.path}: the model works in µm per pixel but {slug} test images state no pixel size; "
+                         f"tile with --reduce instead of --pixel-size")
+
+
+def nonempty_share(oof: Sequence[np.ndarray], weights: Sequence[float], config: EnsembleConfig) -> float:
+    """Share of OOF images the weighted blend predicts non-empty at the default threshold (binary) or with a
+    foreground argmax anywhere (multi-class): what inference may expect of the test images."""
+    total = float(sum(weights))
+    blend = sum((w / total) * r.astype(np.float32) / 255 for w, r in zip(weights, oof))
+    if blend.shape[1] == 1:
+        found = (blend[:, 0] > float(config.thresholds["default"])).any(axis=(1, 2))
+    else:
+        found = (blend.argmax(axis=1) > 0).any(axis=(1, 2))
+    return round(float(found.mean()), 4)
+
+
 def _unique_names(runs: Sequence[RunFolder]) -> list[str]:
     names: list[str] = []
     for run in runs:
@@ -281,11 +316,14 @@ def _unique_names(runs: Sequence[RunFolder]) -> list[str]:
 
 def _slim_checkpoint(run: RunFolder, target: Path) -> dict[str, Any]:
     """Copy weights + model_spec of ``best.pt`` to ``target`` (atomic); returns the model_spec."""
-    from kit.models.checkpoint import load_checkpoint, save_checkpoint
+    from kit.models.checkpoint import load_checkpoint, non_finite_tensors, save_checkpoint
 
     state = load_checkpoint(run.path / "best.pt")
-    if "model" not in state or "model_spec" not in state:
+    if not isinstance(state, dict) or "model" not in state or "model_spec" not in state:
         raise ValueError(f"{run.path / 'best.pt'} lacks 'model' or 'model_spec' (write it with the kit trainer)")
+    bad = non_finite_tensors(state["model"])
+    if bad:
+        raise ValueError(f"{run.path / 'best.pt'} holds NaN/inf weights ({', '.join(bad[:3])}): retrain the run")
     save_checkpoint(target, {"model": state["model"], "model_spec": state["model_spec"]})
     return state["model_spec"]
 
@@ -320,6 +358,8 @@ def build_ensemble(
     competitions = {r.config.get("competition") for r in runs}
     if len(competitions) != 1:
         raise ValueError(f"the runs belong to different competitions: {sorted(map(str, competitions))}")
+    for run in runs:
+        check_run_fits(run, physical_scale)
     families = [family_of(r.config) for r in runs]
     order, oof, targets, _, groups = pool_oof([read_oof(r.path) for r in runs], families)
     use_groups = per_group and bool(set(groups) - {""})
@@ -328,19 +368,21 @@ def build_ensemble(
     weights = [search.weights[order.index(f)] / n for f, n in zip(families, members)]
     out = Path(out)
     names = _unique_names(runs)
+    remove_stale_temps(out.parent)
     models = []
-    for run, name in zip(runs, names):
-        relative = f"models/{name}.pt"
-        spec = _slim_checkpoint(run, out.parent / relative)
-        source = run.source_pixel_size if physical_scale else None
-        models.append(EnsembleModel(name, relative, spec, model_input_for(
-            run.config, run.tiling, run.stats, window, overlap, margin, blend, source)))
-    alone = [float(search_ensemble([r], targets).score) for r in oof]
-    notes = (f"OOF over {len(targets)} images of {len(order)} model families "
-             f"({', '.join(f'{n}: {w:.2f}' for n, w in zip(names, weights))})")
-    config = ensemble_config(next(iter(competitions)), models, weights, search, use_groups, tta, min_area,
-                             fill_holes, out_reduce, notes)
-    config.save(out)
+    with swap_folder(out.parent / "models") as folder:  # the old models/ and ensemble.json stay until both are new
+        for run, name in zip(runs, names):
+            spec = _slim_checkpoint(run, folder / f"{name}.pt")
+            source = run.source_pixel_size if physical_scale else None
+            models.append(EnsembleModel(name, f"models/{name}.pt", spec, model_input_for(
+                run.config, run.tiling, run.stats, window, overlap, margin, blend, source)))
+        alone = [float(search_ensemble([r], targets).score) for r in oof]
+        notes = (f"OOF over {len(targets)} images of {len(order)} model families "
+                 f"({', '.join(f'{n}: {w:.2f}' for n, w in zip(names, weights))})")
+        config = ensemble_config(next(iter(competitions)), models, weights, search, use_groups, tta, min_area,
+                                 fill_holes, out_reduce, notes)
+        config.oof_nonempty = nonempty_share(oof, search.weights, config)
+        config.save(out)
     table = pd.DataFrame({"run": names, "family": [order.index(f) for f in families], "weight": weights,
                           "family_oof_dice": [alone[order.index(f)] for f in families],
                           "checkpoint": [m.checkpoint for m in models]})

@@ -277,6 +277,8 @@ class _Run:
                 rows = _predict_rows(predictor, self.config, self.profile, image, reader, result.threshold)
         except Exception as err:  # noqa: BLE001 - reported per image, re-raised unless skip_errors
             if not self.skip_errors:
+                if type(err) is ValueError:  # name the image the message is about
+                    raise ValueError(f"test image {image.image_id} ({image.path}): {err}") from None
                 raise
             result.status, result.error = "error", "".join(traceback.format_exception_only(err)).strip()
             print(f"skipped {image.image_id}: {' '.join(result.error.split())}", file=sys.stderr)
@@ -359,6 +361,7 @@ def predict_submission(
                 bar.update()
         except BaseException:
             pool.shutdown(cancel_futures=True)
+            bar.close()  # the error message then starts on its own line
             raise
     bar.close()
     writer.flush()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -27,15 +28,20 @@ def read_oof(path: str | Path) -> dict[str, np.ndarray]:
         path = path / "oof.npz"
     if not path.exists():
         raise FileNotFoundError(f"OOF file {path} not found: train first (notebook 01 / python -m kit train)")
-    with np.load(path, allow_pickle=False) as data:
-        missing = [k for k in OOF_ARRAYS[:3] if k not in data.files]
-        if missing:
-            raise ValueError(f"{path} lacks arrays {missing}; it has {data.files}")
-        probs = data["probs"] if data["probs"].ndim == 4 else data["probs"][:, None]
-        ids = data["ids"].astype(str)
-        groups = data["groups"].astype(str) if "groups" in data.files else np.full(len(ids), "")
-        groups = np.where(np.isin(groups, ["nan", "None"]), "", groups)
-        return {"probs": probs, "targets": data["targets"], "ids": ids, "groups": groups}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:  # not an npz, truncated, or pickled objects
+        raise ValueError(f"OOF file {path} could not be read ({type(err).__name__}: {err}): re-run the training's "
+                         f"OOF step or delete the run") from None
+    missing = [k for k in OOF_ARRAYS[:3] if k not in arrays]
+    if missing:
+        raise ValueError(f"{path} lacks arrays {missing}; it has {sorted(arrays)}")
+    probs = arrays["probs"] if arrays["probs"].ndim == 4 else arrays["probs"][:, None]
+    ids = arrays["ids"].astype(str)
+    groups = arrays["groups"].astype(str) if "groups" in arrays else np.full(len(ids), "")
+    groups = np.where(np.isin(groups, ["nan", "None"]), "", groups)
+    return {"probs": probs, "targets": arrays["targets"], "ids": ids, "groups": groups}
 
 
 def _labels(probs: np.ndarray, threshold: float) -> np.ndarray:
