@@ -86,7 +86,7 @@ def check_rerun(folder: str | Path, fingerprint: dict[str, Any], has_work: bool,
         changed = differences(previous, json.loads(json.dumps(fingerprint)))
         if changed and policy == REFUSE:
             more = f" ... ({len(changed)} in all)" if len(changed) > 6 else ""
-            raise ValueError(f"{what} {folder} was made by something else: {'; '.join(changed[:6])}{more}. "
+            raise ValueError(f"{what} {folder} was made with other settings or inputs: {'; '.join(changed[:6])}{more}. "
                              f"Pass --resume-anyway to build on it, --fresh to start over, or use a new folder")
 
 

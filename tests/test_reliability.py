@@ -321,7 +321,7 @@ CASES = [
     Case("train --lr inf", lambda w, t: w.train(t / "r", "--lr", "inf"), 2, "max_lr must be a finite number"),
     Case("train --min-lr above --lr", lambda w, t: w.train(t / "r", "--lr", "1e-3", "--min-lr", "1e-2"), 2,
          "min_lr 0.01 > max_lr 0.001"),
-    Case("train --loss 1e400*bce", lambda w, t: w.train(t / "r", "--loss", "1e400*bce"), 2, "finite number > 0"),
+    Case("train --loss 1e400*bce", lambda w, t: w.train(t / "r", "--loss", "1e400*bce"), 2, "must be > 0 and finite"),
     Case("predict: NaN ensemble weight",
          lambda w, t: w.predict(t / "s.csv", models=_models_with(w, t, weights=[float("nan")])), 2,
          "finite non-negative"),
@@ -456,3 +456,56 @@ def test_the_malicious_payload_is_live_and_never_runs(world, tmp_path):
             reader(world.evil)
     assert not world.marker.exists()
     assert os.stat(world.run / "best.pt").st_mode & 0o777 == 0o644
+
+
+def test_every_output_file_is_world_readable(world):
+    written = [p for folder in (world.data, world.tiles, world.run, world.models) for p in folder.rglob("*")
+               if p.is_file()]
+    assert len(written) > 20
+    assert [p for p in written if p.stat().st_mode & 0o777 != 0o644] == []
+
+
+def test_a_failed_best_checkpoint_write_is_redone_on_resume(tmp_path, monkeypatch):
+    """A full disk while writing best.pt: the run stops, and the resumed run writes best.pt (never exit 0
+    without it)."""
+    import kit.train.trainer as trainer_module
+    from test_train import config, make_trainer
+
+    real_save = trainer_module.save_checkpoint
+
+    def disk_full_for_best(path, payload):
+        if Path(path).name == "best.pt":
+            raise OSError(28, "No space left on device")
+        real_save(path, payload)
+
+    monkeypatch.setattr(trainer_module, "save_checkpoint", disk_full_for_best)
+    with pytest.raises(OSError, match="No space"):
+        make_trainer(config(tmp_path, "run", epochs=1)).fit()
+    monkeypatch.setattr(trainer_module, "save_checkpoint", real_save)
+    assert not (tmp_path / "run" / "last.pt").exists()  # so the epoch is redone, not skipped
+    resumed = make_trainer(config(tmp_path, "run", epochs=1))
+    resumed.fit()
+    assert (tmp_path / "run" / "best.pt").is_file() and resumed.epoch == 1
+
+
+def test_swap_folder_keeps_the_old_folder_until_the_new_one_is_complete(tmp_path):
+    from kit.fsutil import remove_stale_temps, swap_folder
+
+    target = tmp_path / "models"
+    target.mkdir()
+    (target / "old.pt").write_text("old")
+    with pytest.raises(OSError), swap_folder(target) as new:
+        (new / "new.pt").write_text("half")
+        raise OSError("disk full")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["models"] and (target / "old.pt").read_text() == "old"
+    with swap_folder(target) as new:
+        (new / "new.pt").write_text("new")
+    assert [p.name for p in target.iterdir()] == ["new.pt"] and len(list(tmp_path.iterdir())) == 1
+    # killed between the two renames of a swap: the next run puts the old folder back
+    target.rename(tmp_path / ".models.abcd1234.tmp.old")
+    (tmp_path / ".models.efgh5678.tmp").mkdir()
+    (tmp_path / ".x.csv.ijkl9012.tmp.csv").write_text("half")
+    (tmp_path / ".keep.tmp").write_text("the user's")
+    removed = remove_stale_temps(tmp_path)
+    assert sorted(p.name for p in removed) == [".models.efgh5678.tmp", ".x.csv.ijkl9012.tmp.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".keep.tmp", "models"]

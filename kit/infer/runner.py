@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from kit.competitions import CompetitionProfile, get_profile
+from kit.fsutil import remove_stale_temps
 from kit.infer.ensemble import EnsembleConfig
 from kit.infer.merge import encode_probs, labels_from_probs, upsample
 from kit.infer.postprocess import clean_mask, clean_probs, resolve_threshold
@@ -331,6 +332,7 @@ def predict_submission(
     if not sample.is_file():
         raise FileNotFoundError(f"{sample} not found: the competition folder needs {profile.sample_submission}")
     out = Path(out)
+    remove_stale_temps(out.parent)  # what a killed run left beside the submission
     # nothing to lose: the fallback goes in at once; an existing submission stays until the ensemble is loaded
     writer = None if out.exists() else _Writer(out, profile, sample, flush_seconds)
     images = find_test_images(profile, data_dir, sample)

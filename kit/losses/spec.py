@@ -88,7 +88,7 @@ def parse_loss_spec(spec: str) -> list[LossTerm]:
         weight = float(head["weight"]) if head["weight"] is not None else 1.0
         name = head["name"].lower()
         if not 0 < weight < math.inf:
-            raise ValueError(f"loss spec {spec!r}: weight of {name!r} must be a finite number > 0; got {weight:g}")
+            raise ValueError(f"loss spec {spec!r}: weight of {name!r} must be > 0 and finite; got {weight:g}")
         pos, kwargs = head.end(), {}
         if pos < len(spec) and spec[pos] == "(":
             end = _closing_paren(spec, pos)

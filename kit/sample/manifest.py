@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from kit.competitions import CompetitionProfile, get_profile
-from kit.fsutil import atomic_write_text
+from kit.fsutil import atomic_write_text, remove_stale_temps
 from kit.sample.common import SCORING_DIR, SampleSummary
 
 __all__ = ["MANIFEST", "begin_sample", "finish_sample"]
@@ -66,13 +66,19 @@ def begin_sample(out_dir: Path, params: dict) -> SampleSummary | None:
     """
     params = json.loads(json.dumps(params))
     path = out_dir / MANIFEST
-    manifest = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    profile = get_profile(params["slug"])
+    remove_stale_temps(out_dir, out_dir / SCORING_DIR, *{(out_dir / pattern).parent for pattern in (
+        profile.train_image_pattern, profile.test_image_pattern, profile.train_mask_pattern) if pattern})
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"sample manifest {path} is not valid JSON ({err}); delete it and the sample") from None
     if manifest and manifest.get("status") == "complete" and manifest.get("params") == params:
         summary = SampleSummary.from_dict(manifest["summary"])
         if all((out_dir / name).is_file() for name in summary.files):
             summary.out_dir, summary.reused = out_dir, True
             return summary
-    existing = _layout_files(out_dir, get_profile(params["slug"]))
+    existing = _layout_files(out_dir, profile)
     if manifest is None and existing:
         raise ValueError(
             f"{out_dir} already holds competition files that make_sample did not write (e.g. {existing[0]}); "
