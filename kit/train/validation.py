@@ -132,10 +132,9 @@ def class_planes(
 def _share(plane: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """uint8 share × 255 of each working pixel covered by a full-resolution boolean ``plane`` (INTER_AREA)."""
     h, w = shape
-    values = plane.astype(np.float32)
-    if values.shape != (h, w):
-        values = cv2.resize(values, (w, h), interpolation=cv2.INTER_AREA)
-    return np.rint(np.clip(values, 0, 1) * 255).astype(np.uint8)
+    levels = np.empty(plane.shape, np.uint8)  # 0/255 in uint8: one byte per full-resolution pixel
+    np.multiply(plane, 255, out=levels, casting="unsafe")
+    return levels if levels.shape == (h, w) else cv2.resize(levels, (w, h), interpolation=cv2.INTER_AREA)
 
 
 def working_targets(
