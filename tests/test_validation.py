@@ -24,7 +24,7 @@ from kit.sample import make_sample
 from kit.tiling import TileSettings, tile_dataset
 from kit.train import TrainConfig, Trainer, read_oof
 from kit.train.builders import build_datasets
-from kit.train.checkpoint import load_checkpoint
+from kit.models.checkpoint import load_checkpoint
 from kit.train.oof import OofImage, image_counts, score_images
 from kit.train.validation import WholeImageValidator, working_targets
 
