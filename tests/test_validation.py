@@ -25,7 +25,7 @@ from kit.tiling import TileSettings, tile_dataset
 from kit.train import TrainConfig, Trainer, read_oof
 from kit.train.builders import build_datasets
 from kit.models.checkpoint import load_checkpoint
-from kit.train.oof import OofImage, image_counts, score_images
+from kit.train.oof import OofImage, combine_oof, image_counts, score_images, write_oof
 from kit.train.validation import WholeImageValidator, working_targets
 
 ORGANS = "hubmap-organ-segmentation"
@@ -179,3 +179,18 @@ def test_train_validates_whole_images_and_the_oof_score_matches_the_submission_p
                  for k, rle in enumerate(rles)]
     assert len(held_out) == len(images)
     assert build.config.oof_score == pytest.approx(np.mean(rows), abs=0.005)
+    runs = pd.read_csv(tmp_path / "runs" / "runs.csv", dtype=str, keep_default_na=False)
+    classes = profile.classes if len(profile.classes) > 1 else []  # per-class Dice beside the mean
+    assert all(name in runs["val_dice_per_class"][0] for name in classes) and runs["val_tile_dice"][0]
+
+
+def test_combine_oof_joins_folds_and_refuses_overlaps(tmp_path):
+    def part(ids):
+        return [OofImage(i, np.zeros((1, 2, 2), np.uint8), np.zeros((1, 2, 2), np.uint8)) for i in ids]
+
+    joined = combine_oof([part(["b", "c"]), part(["a"])], names=["fold0", "fold1"])
+    assert [im.id for im in joined] == ["a", "b", "c"]
+    write_oof(tmp_path / "all.npz", joined)
+    assert [im.id for im in read_oof(tmp_path / "all.npz")] == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="'a' is in both fold0 and fold1"):
+        combine_oof([part(["a"]), part(["a"])], names=["fold0", "fold1"])
