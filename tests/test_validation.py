@@ -194,3 +194,19 @@ def test_combine_oof_joins_folds_and_refuses_overlaps(tmp_path):
     assert [im.id for im in read_oof(tmp_path / "all.npz")] == ["a", "b", "c"]
     with pytest.raises(ValueError, match="'a' is in both fold0 and fold1"):
         combine_oof([part(["a"]), part(["a"])], names=["fold0", "fold1"])
+
+
+def test_training_curves_show_per_class_dice_beside_the_mean_and_skip_unvalidated_epochs():
+    from kit.viz import plot_history
+
+    nan = float("nan")
+    log = pd.DataFrame({"epoch": [1, 2, 3], "lr": [1e-3] * 3, "train_loss": [1.0, 0.8, 0.6],
+                        "val_loss": [nan, 0.9, 0.7], "val_dice": [nan, 0.81, 0.82],
+                        "val_dice_neoplastic": [nan, 0.62, 0.64], "val_dice_non-neoplastic": [nan, 1.0, 1.0],
+                        "val_iou": [nan, 0.7, 0.71], "val_tile_dice": [nan, 0.9, 0.9], "val_images": [0, 5, 5],
+                        "seconds": [1, 1, 1]})
+    axis = plot_history(log).axes[1]
+    labels = [line.get_label() for line in axis.lines]
+    assert labels[:3] == ["Dice (whole images)", "Dice neoplastic", "Dice non-neoplastic"] and "tile Dice" in labels
+    assert all(len(line.get_xdata()) == 2 for line in axis.lines if line.get_label().startswith("Dice"))
+    assert "best Dice 0.820, epoch 3" in axis.get_title()
