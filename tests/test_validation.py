@@ -210,3 +210,12 @@ def test_training_curves_show_per_class_dice_beside_the_mean_and_skip_unvalidate
     assert labels[:3] == ["Dice (whole images)", "Dice neoplastic", "Dice non-neoplastic"] and "tile Dice" in labels
     assert all(len(line.get_xdata()) == 2 for line in axis.lines if line.get_label().startswith("Dice"))
     assert "best Dice 0.820, epoch 3" in axis.get_title()
+
+
+def test_tiles_without_their_source_images_fall_back_with_a_warning_or_fail_when_images_are_required(organ_sample):
+    config = organ_config(organ_sample, "nodata", data_dir=str(organ_sample / "missing"), validation="auto")
+    _, val = build_datasets(config)
+    with pytest.warns(UserWarning, match="Validating on tiles instead"):
+        assert WholeImageValidator.create(config, val, "cpu") is None
+    with pytest.raises(FileNotFoundError, match="needs the source images and masks of the tiles .*missing"):
+        WholeImageValidator.create(config.replace(validation="images"), val, "cpu")
