@@ -20,7 +20,8 @@ __all__ = [
 
 
 #: recipe fields that may change between the calls of one run (a resumed run keeps its fingerprint otherwise)
-RESUMABLE_CHANGES = ("out_dir", "max_minutes", "progress", "notes", "num_workers", "wandb", "val_every", "val_max_windows")
+RESUMABLE_CHANGES = ("out_dir", "max_minutes", "progress", "notes", "num_workers", "wandb", "val_every",
+                     "val_max_windows")
 #: what training writes in its run folder (``--fresh`` deletes these, nothing else)
 RUN_FILES = ("last.pt", "best.pt", "log.csv", "oof.npz", "config.json", "wandb")
 
