@@ -8,12 +8,15 @@ import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
-__all__ = ["atomic_path", "atomic_open", "atomic_write_text", "atomic_write_bytes"]
+__all__ = ["FILE_MODE", "atomic_path", "atomic_open", "atomic_write_text", "atomic_write_bytes"]
+
+FILE_MODE = 0o644
 
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; on success it replaces ``target``, on error it is removed.
+    """Yield a temporary path beside ``target``; on success it replaces ``target`` as a world-readable file
+    (0644: submissions, metadata and checkpoints are shared), on error it is removed.
 
     Use this for writers that want a file name (``torch.save``, ``cv2.imwrite``, ``DataFrame.to_csv``).
     ``suffix`` keeps an extension that the writer needs to pick a format (e.g. ".png").
@@ -25,6 +28,7 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        tmp_path.chmod(FILE_MODE)  # mkstemp makes it private (0600)
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():
