@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["CompetitionProfile", "PROFILES", "get_profile", "list_competitions"]
+__all__ = ["CompetitionProfile", "DEFAULT_COMPETITION", "PROFILES", "get_profile", "list_competitions"]
 
 _HUBMAP_PIXEL_SIZES = {  # µm per pixel (competitions.md §3.3)
     "HPA": {"kidney": 0.4, "largeintestine": 0.4, "lung": 0.4, "spleen": 0.4, "prostate": 0.4},
@@ -188,6 +188,10 @@ PROFILES: dict[str, CompetitionProfile] = {
         ),
     )
 }
+
+
+#: the one default everywhere: the notebooks' COMPETITION, the recipes, ``demo`` and ``kernels build``
+DEFAULT_COMPETITION = "hubmap-organ-segmentation"
 
 
 def list_competitions() -> list[str]:

@@ -1,0 +1,81 @@
+"""The Kaggle rehearsal: each competition's sample runs 00 -> 03 as Kaggle would (fresh working folders, declared
+mounts only, kit and smp installed from the wheels dataset by the bootstrap cell, network cut), then the hidden
+rerun with a truncated test image; today's (before issue 14) kernel settings fail it.
+
+Smoke sizes (tiny model, 1 epoch): about 3 minutes per competition on the 2-core dev box.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+from kit.kernels.rehearse import hidden_test_set, rehearse, smoke_parameters
+from kit.kernels.settings import repo_root
+from kit.competitions import get_profile
+from kit.sample import make_sample
+
+pytestmark = pytest.mark.slow
+
+HUBMAP21, HUBMAP22, NEOPOLYP = "hubmap-kidney-segmentation", "hubmap-organ-segmentation", "bkai-igh-neopolyp"
+CHAIN = ["00-tiling", "01-training", "02-ensembling", "03-inference", "03-inference (hidden rerun)"]
+
+
+@pytest.fixture(scope="module")
+def neopolyp(tmp_path_factory):
+    root = tmp_path_factory.mktemp("rehearsal")
+    return root, rehearse(NEOPOLYP, root, timeout=300, log=lambda line: None)
+
+
+@pytest.mark.parametrize("competition, layout", [(HUBMAP22, "new"), (HUBMAP21, "legacy"), (NEOPOLYP, "new")])
+def test_rehearsal_passes_for_each_competition_sample(competition, layout, tmp_path, request):
+    if competition == NEOPOLYP:  # shared with the next test
+        tmp_path, report = request.getfixturevalue("neopolyp")
+    else:
+        report = rehearse(competition, tmp_path, layout=layout, timeout=300, log=lambda line: None)
+    print(report)  # the per-kernel table, the interpreter and the network notes
+    assert report.ok, str(report)
+    assert [r.name for r in report.runs] == CHAIN and all(r.seconds > 0 for r in report.runs)
+    assert report.submission == tmp_path / competition / "working" / "03-inference" / "submission.csv"
+    notes = "\n".join(report.notes)
+    assert "network: cut" in notes or "network: NOT cut" in notes
+    assert "Python" in notes and f"mount layout: {layout}" in notes and "warning" not in notes
+    hidden = pd.read_csv(tmp_path / competition / "working" / "03-inference-hidden-rerun" / "predictions.csv")
+    assert (hidden["status"] == "error").sum() == 1 and (hidden["status"] == "predicted").sum() >= 1
+    inputs = tmp_path / competition / "input" / "02-ensembling"  # 02 sees 01's output only, never 00's tiles
+    assert sorted(p.name for p in (inputs / "notebooks" / "rehearsal").iterdir()) == ["seg-kit-01-training"]
+
+
+def test_rehearsal_fails_with_todays_kernel_settings(tmp_path, neopolyp):
+    """The kernel settings as they were before issue 14: the submission kernel built without SKIP_ERRORS and a
+    budget; the hidden rerun's truncated image then stops the notebook. (00-02 are reused from the passing
+    NeoPolyp rehearsal: their settings did not change.)"""
+    settings = tmp_path / "kernels"
+    shutil.copytree(repo_root() / "kernels", settings, ignore=shutil.ignore_patterns("*.md", "*.txt"))
+    infer = json.loads((settings / "03-inference.json").read_text())
+    infer.pop("parameters")
+    (settings / "03-inference.json").write_text(json.dumps(infer))
+    report = rehearse(NEOPOLYP, tmp_path / "r", settings_dir=settings, timeout=300, reuse=neopolyp[0],
+                      log=lambda line: None)
+    print(report)
+    assert not report.ok
+    assert [r.status for r in report.runs] == ["reused"] * 3 + ["ok", "failed"]
+    assert report.runs[-1].name == CHAIN[-1] and "Error" in report.runs[-1].error
+    assert "SKIP_ERRORS is not True" in str(report) and "BUDGET_MINUTES is None" in str(report)
+
+
+def test_hidden_test_set_adds_a_truncated_image_everywhere_test_images_are_listed(tmp_path):
+    profile = get_profile(HUBMAP22)
+    make_sample(HUBMAP22, tmp_path / "data", n=8, size=64)
+    hidden, broken = hidden_test_set(profile, tmp_path / "data", tmp_path / "hidden")
+    sample = pd.read_csv(hidden / "sample_submission.csv", dtype=str)
+    test = pd.read_csv(hidden / "test.csv", dtype={"id": str})
+    assert sample["id"].iloc[-1] == broken == test["id"].iloc[-1] and len(sample) == len(test)
+    assert profile.image_path(hidden, broken, "test").stat().st_size == 256
+    assert not (hidden / "_scoring").exists()  # Kaggle's test data has no labels
+    assert (tmp_path / "data" / "sample_submission.csv").read_text().count("\n") == len(sample)  # source untouched
+    assert smoke_parameters(NEOPOLYP)["01_training"]["TILES_DIR"] is None  # NeoPolyp trains on whole images
+    assert smoke_parameters(HUBMAP22)["01_training"]["EPOCHS"] == 1
