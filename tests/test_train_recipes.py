@@ -13,6 +13,7 @@ from torch import nn
 
 from kit.__main__ import main
 from kit.augment import ColorTransfer, StainJitter
+from kit.models.checkpoint import load_checkpoint
 from kit.sample import make_sample
 from kit.tiling import TileSettings, tile_dataset
 from kit.train import TrainConfig, Trainer, run_training
@@ -162,7 +163,7 @@ def test_two_process_ddp_run_on_cpu_writes_one_run_folder(organ_tiles, tmp_path)
     cfg = TrainConfig(out_dir=str(tmp_path / "runs" / "ddp"), tiles_dir=str(organ_tiles / "tiles"), seed=4).smoke()
     summary = run_training(cfg, world_size=2)  # spawned gloo workers, as a notebook cell would launch them
     assert summary["epochs"] == 2
-    state = torch.load(tmp_path / "runs" / "ddp" / "last.pt", map_location="cpu", weights_only=False)
+    state = load_checkpoint(tmp_path / "runs" / "ddp" / "last.pt")
     assert state["epoch"] == 2 and state["step"] == 2 * 2  # max 2 steps per epoch on each rank
     assert not any(k.startswith("module.") for k in state["model"])  # saved unwrapped: inference loads it as is
     assert list(pd.read_csv(tmp_path / "runs" / "ddp" / "log.csv")["epoch"]) == [1, 2]
@@ -179,7 +180,7 @@ def test_run_folder_is_self_contained_the_input_contract_travels_in_the_checkpoi
                                                                         .read_text())
     assert (run / "stats.json").read_bytes() == (organ_tiles / "tiles" / "stats.json").read_bytes()
     stats = json.loads((run / "stats.json").read_text())
-    contract = torch.load(run / "best.pt", map_location="cpu", weights_only=False)["input_contract"]
+    contract = load_checkpoint(run / "best.pt")["input_contract"]
     assert {(run / n).stat().st_mode & 0o777 for n in ("best.pt", "last.pt", "stats.json", "config.json")} == {0o644}
     assert contract == {"classes": 1, "mean": stats["mean"], "std": stats["std"], "tiled": True, "window": 64,
                         "resize": None, "reduce": None, "pixel_size": pytest.approx(0.8), "source_pixel_size": None}

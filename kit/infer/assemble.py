@@ -123,7 +123,7 @@ def read_run(run_dir: str | Path, tiles_dir: str | Path | None = None) -> RunFol
     """
     from kit.models.contract import CONTRACT_KEY, check_contract, input_contract
     from kit.tiling import tiles_source_pixel_size
-    from kit.train.checkpoint import load_checkpoint
+    from kit.models.checkpoint import load_checkpoint
 
     run_dir = Path(run_dir)
     config = _json(run_dir / "config.json")
@@ -288,8 +288,8 @@ def _unique_names(runs: Sequence[RunFolder]) -> list[str]:
 
 def _slim_checkpoint(run: RunFolder, target: Path) -> dict[str, Any]:
     """Copy weights, model_spec and input contract of ``best.pt`` to ``target`` (atomic); returns the model_spec."""
+    from kit.models.checkpoint import load_checkpoint, save_checkpoint
     from kit.models.contract import CONTRACT_KEY
-    from kit.train.checkpoint import load_checkpoint, save_checkpoint
 
     state = load_checkpoint(run.path / "best.pt")
     if "model" not in state or "model_spec" not in state:
