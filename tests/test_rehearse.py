@@ -25,31 +25,38 @@ CHAIN = ["00-tiling", "01-training", "02-ensembling", "03-inference", "03-infere
 
 
 @pytest.fixture(scope="module")
-def neopolyp(tmp_path_factory):
-    root = tmp_path_factory.mktemp("rehearsal")
-    return root, rehearse(NEOPOLYP, root, timeout=300, log=lambda line: None)
+def rehearsed(tmp_path_factory):
+    """One rehearsal per competition for the whole module: (its folder, its report)."""
+    done = {}
+
+    def run(competition: str, layout: str = "new"):
+        if competition not in done:
+            root = tmp_path_factory.mktemp("rehearsal")
+            done[competition] = (root, rehearse(competition, root, layout=layout, timeout=300, log=lambda line: None))
+        return done[competition]
+
+    return run
 
 
 @pytest.mark.parametrize("competition, layout", [(HUBMAP22, "new"), (HUBMAP21, "legacy"), (NEOPOLYP, "new")])
-def test_rehearsal_passes_for_each_competition_sample(competition, layout, tmp_path, request):
-    if competition == NEOPOLYP:  # shared with the next test
-        tmp_path, report = request.getfixturevalue("neopolyp")
-    else:
-        report = rehearse(competition, tmp_path, layout=layout, timeout=300, log=lambda line: None)
+def test_rehearsal_passes_for_each_competition_sample(competition, layout, rehearsed):
+    root, report = rehearsed(competition, layout)
     print(report)  # the per-kernel table, the interpreter and the network notes
     assert report.ok, str(report)
     assert [r.name for r in report.runs] == CHAIN and all(r.seconds > 0 for r in report.runs)
-    assert report.submission == tmp_path / competition / "working" / "03-inference" / "submission.csv"
+    assert report.submission == root / competition / "working" / "03-inference" / "submission.csv"
     notes = "\n".join(report.notes)
     assert "network: cut" in notes or "network: NOT cut" in notes
     assert "Python" in notes and f"mount layout: {layout}" in notes and "warning" not in notes
-    hidden = pd.read_csv(tmp_path / competition / "working" / "03-inference-hidden-rerun" / "predictions.csv")
+    hidden = pd.read_csv(root / competition / "working" / "03-inference-hidden-rerun" / "predictions.csv")
     assert (hidden["status"] == "error").sum() == 1 and (hidden["status"] == "predicted").sum() >= 1
-    inputs = tmp_path / competition / "input" / "02-ensembling"  # 02 sees 01's output only, never 00's tiles
-    assert sorted(p.name for p in (inputs / "notebooks" / "rehearsal").iterdir()) == ["seg-kit-01-training"]
+    ensembling = report.runs[2]  # 02 sees 01's output only, never 00's tiles
+    kernels = [s for s in ensembling.sources if "seg-kit-0" in s]
+    assert kernels == [f"{'notebooks/rehearsal/' if layout == 'new' else ''}seg-kit-01-training"], ensembling.sources
+    assert not (root / competition / "input" / "02-ensembling").exists()  # mounts end with their kernel
 
 
-def test_rehearsal_fails_with_todays_kernel_settings(tmp_path, neopolyp):
+def test_rehearsal_fails_with_todays_kernel_settings(tmp_path, rehearsed):
     """The kernel settings as they were before issue 14: the submission kernel built without SKIP_ERRORS and a
     budget; the hidden rerun's truncated image then stops the notebook. (00-02 are reused from the passing
     NeoPolyp rehearsal: their settings did not change.)"""
@@ -58,13 +65,38 @@ def test_rehearsal_fails_with_todays_kernel_settings(tmp_path, neopolyp):
     infer = json.loads((settings / "03-inference.json").read_text())
     infer.pop("parameters")
     (settings / "03-inference.json").write_text(json.dumps(infer))
-    report = rehearse(NEOPOLYP, tmp_path / "r", settings_dir=settings, timeout=300, reuse=neopolyp[0],
+    report = rehearse(NEOPOLYP, tmp_path / "r", settings_dir=settings, timeout=300, reuse=rehearsed(NEOPOLYP)[0],
                       log=lambda line: None)
     print(report)
     assert not report.ok
     assert [r.status for r in report.runs] == ["reused"] * 3 + ["ok", "failed"]
-    assert report.runs[-1].name == CHAIN[-1] and "Error" in report.runs[-1].error
+    assert report.runs[-1].name == CHAIN[-1] and "could not be decoded" in report.runs[-1].error
     assert "SKIP_ERRORS is not True" in str(report) and "BUDGET_MINUTES is None" in str(report)
+
+
+def test_rehearsal_catches_a_run_folder_that_needs_another_kernels_mount(tmp_path, rehearsed):
+    """Today's training output (no input contract in best.pt, no tiling.json/stats.json copies, config.json naming
+    the tiles by 00's mount path) fails in 02, which mounts only 01's output, as on Kaggle."""
+    from kit.models.checkpoint import load_checkpoint, save_checkpoint
+
+    root, _ = rehearsed(HUBMAP22)
+    earlier = tmp_path / "old"
+    shutil.copytree(root, earlier, symlinks=True)
+    working = earlier / HUBMAP22 / "working"
+    shutil.rmtree(working / "02-ensembling")
+    (run,) = {p.parent for p in (working / "01-training").rglob("best.pt")}
+    for name in ("tiling.json", "stats.json"):
+        (run / name).unlink()
+    for name in ("best.pt", "last.pt"):
+        state = load_checkpoint(run / name)
+        state.pop("input_contract")
+        save_checkpoint(run / name, state)
+    report = rehearse(HUBMAP22, tmp_path / "r", timeout=300, reuse=earlier, log=lambda line: None)
+    print(report)
+    assert [(r.name, r.status) for r in report.runs[:3]] == [("00-tiling", "reused"), ("01-training", "reused"),
+                                                            ("02-ensembling", "failed")]
+    assert "names tiles_dir" in report.runs[2].error and "seg-kit-00-tiling" in report.runs[2].error
+    assert report.runs[3].status == "skipped" and not report.ok
 
 
 def test_hidden_test_set_adds_a_truncated_image_everywhere_test_images_are_listed(tmp_path):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-__all__ = ["HELP", "configure", "run"]
+__all__ = ["HELP", "configure", "parse_overrides", "run"]
 
 HELP = ("build Kaggle kernel folders from kernels/*.json, rehearse the 00 -> 03 chain as Kaggle runs it, push one "
         "(validated, fails on invalid sources), or refresh the notebooks' bootstrap cell")

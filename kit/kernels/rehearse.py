@@ -37,13 +37,15 @@ _BROKEN_BYTES = 256  # what is left of the hidden rerun's truncated image
 
 @dataclass
 class KernelRun:
-    """One kernel run of the rehearsal: "ok", "failed" or "skipped", how long, what it wrote, why it failed."""
+    """One kernel run of the rehearsal: "ok", "failed", "skipped" or "reused", how long, what it wrote, why it
+    failed, and what was mounted under its input root."""
 
     name: str
     status: str
     seconds: float = 0.0
     outputs: str = ""
     error: str = ""
+    sources: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -224,8 +226,11 @@ class _Runner:
         notebook = kernel.folder / kernel.code_file
         executed = self.root / "executed" / f"{slug}.ipynb"
         executed.parent.mkdir(exist_ok=True)
-        code, stdout, stderr = run_notebook_offline(env_python, notebook, executed, parameters, working, env,
-                                                    self.prefix, self.timeout)
+        try:
+            code, stdout, stderr = run_notebook_offline(env_python, notebook, executed, parameters, working, env,
+                                                        self.prefix, self.timeout)
+        finally:  # a kernel's mounts end with it: paths into them that later kernels kept must fail, as on Kaggle
+            shutil.rmtree(inputs)
         seconds = time.perf_counter() - start
         if code is None:
             result = KernelRun(label, "failed", seconds, _outputs(working), f"timed out after {self.timeout * 3:.0f} s")
@@ -235,6 +240,7 @@ class _Runner:
             result = KernelRun(label, "failed", seconds, _outputs(working), "the network was reachable")
         else:
             result = KernelRun(label, "ok", seconds, _outputs(working))
+        result.sources = sorted(str(point) for point in mounts)
         self.log(f"  {result.status} in {seconds:.0f} s{': ' + result.error if result.error else ''}")
         return result, working
 
