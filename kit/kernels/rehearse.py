@@ -92,13 +92,17 @@ def smoke_parameters(competition: str) -> dict[str, dict[str, Any]]:
 
 
 def _link_tree(source: Path, target: Path, skip: tuple[str, ...] = ()) -> None:
-    """``target`` mirrors ``source`` with folders made and files symlinked (cheap copies of big data)."""
+    """``target`` mirrors ``source``: folders made, files hard-linked (cheap copies of big data that resolve inside
+    ``target``, as checks of paths read from files want), symlinked across file systems."""
     for folder, dirs, files in os.walk(source):
         dirs[:] = [d for d in dirs if d not in skip]
         here = target / Path(folder).relative_to(source)
         here.mkdir(parents=True, exist_ok=True)
         for name in files:
-            (here / name).symlink_to(Path(folder) / name)
+            try:
+                os.link(Path(folder) / name, here / name)
+            except OSError:
+                (here / name).symlink_to((Path(folder) / name).resolve())
 
 
 def _replace_csv(table: pd.DataFrame, path: Path) -> None:
