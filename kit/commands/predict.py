@@ -29,7 +29,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Predict, print the summary (and the score)."""
     from kit.commands.checks import device, number, output_file
-    from kit.infer.runner import PredictionFailed, predict_submission
+    from kit.infer.outcome import PredictionFailed
+    from kit.infer.runner import predict_submission
 
     output_file(args.out)
     number(args.budget_minutes, "--budget-minutes", 0)

@@ -7,9 +7,12 @@ foreground, so inference can tell an all-empty submission that cannot be right (
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
+
+from kit.competitions import get_profile
 
 if TYPE_CHECKING:
     from kit.infer.assemble import RunFolder
@@ -22,20 +25,19 @@ def check_run_fits(run: RunFolder, physical_scale: bool = True) -> None:
     """Refuse a run whose tiles, classes or scale do not fit its competition (found at ensemble time, not in
     the hidden rerun): tiles cut from another competition, a class count the submission cannot hold, a model
     working in µm/px for test images that state no pixel size."""
-    from kit.competitions import get_profile
-
     slug = run.config.get("competition")
     profile = get_profile(slug)
-    cut_from = (run.tiling or {}).get("competition")
+    tiling = run.path / "tiling.json"  # the trainer's copy of the tiles' settings
+    cut_from = json.loads(tiling.read_text(encoding="utf-8")).get("competition") if tiling.is_file() else None
     if cut_from and cut_from != slug:
         raise ValueError(f"{run.path}: trained as {slug} on tiles cut from {cut_from}; retrain with "
                          f"--competition {cut_from}")
-    classes = int(run.config.get("num_classes", 1))
+    classes = int(run.contract.get("classes") or run.config.get("num_classes", 1))
     if classes != profile.num_classes:
         raise ValueError(f"{run.path}: the model predicts {classes} class map(s), {slug} needs {profile.num_classes} "
                          f"({', '.join(profile.classes)}{' + background' if profile.num_classes > 1 else ''})")
-    uses_microns = bool((run.tiling or {}).get("pixel_size")) or (physical_scale and run.source_pixel_size)
-    if uses_microns and not profile.pixel_sizes:
+    microns = run.contract.get("pixel_size") or (physical_scale and run.contract.get("source_pixel_size"))
+    if microns and not profile.pixel_sizes:
         raise ValueError(f"{run.path}: the model works in µm per pixel but {slug} test images state no pixel size; "
                          f"tile with --reduce instead of --pixel-size")
 

@@ -8,14 +8,14 @@ from typing import Any
 
 from kit.fsutil import remove_stale_temps
 from kit.train.config import TrainConfig
-from kit.train.distributed import fit_distributed
+from kit.train.distributed import fit_distributed, loader_workers, world_size_for
 from kit.train.oof import oof_examples, oof_scores, read_oof
 from kit.train.schedule import learning_rate
 from kit.train.trainer import Trainer
 
 __all__ = [
-    "TrainConfig", "Trainer", "fit_distributed", "learning_rate", "run_training", "run_fingerprint", "read_oof",
-    "oof_scores", "oof_examples",
+    "TrainConfig", "Trainer", "fit_distributed", "learning_rate", "loader_workers", "run_training", "run_fingerprint",
+    "read_oof", "oof_scores", "oof_examples", "world_size_for",
 ]
 
 
@@ -23,7 +23,7 @@ __all__ = [
 RESUMABLE_CHANGES = ("out_dir", "max_minutes", "progress", "notes", "num_workers", "wandb", "val_every",
                      "val_max_windows")
 #: what training writes in its run folder (``--fresh`` deletes these, nothing else)
-RUN_FILES = ("last.pt", "best.pt", "log.csv", "oof.npz", "config.json", "wandb")
+RUN_FILES = ("last.pt", "best.pt", "log.csv", "oof.npz", "config.json", "tiling.json", "stats.json", "wandb")
 
 
 def run_fingerprint(config: TrainConfig) -> dict[str, Any]:
@@ -63,19 +63,20 @@ def _check_run_folder(config: TrainConfig, rerun: str) -> dict[str, Any]:
     return fingerprint
 
 
-def run_training(config: TrainConfig, world_size: int = 1, runs_log: str | Path | None = None,
+def run_training(config: TrainConfig, world_size: int | None = 1, runs_log: str | Path | None = None,
                  rerun: str = "refuse") -> dict[str, Any]:
     """Fit (resuming if the run folder has ``last.pt``), save OOF probabilities, add a row to the runs log.
 
-    ``world_size`` > 1 trains with DistributedDataParallel, then predicts OOF on one process.
+    ``world_size`` > 1 trains with DistributedDataParallel, then predicts OOF on one process; None: one process
+    per visible GPU (:func:`kit.train.distributed.world_size_for`; 1 without GPUs).
     ``runs_log`` defaults to ``runs.csv`` beside the run folder. Returns the trainer's summary.
     ``rerun``: what to do with a run folder made by another recipe or from other inputs: "refuse" (ValueError
     listing the differences), "resume-anyway" or "fresh" (its training files deleted first).
     """
+    from kit.fingerprint import record_fingerprint
     from kit.results import append_run
 
-    from kit.fingerprint import record_fingerprint
-
+    world_size = world_size_for(world_size)
     fingerprint = _check_run_folder(config, rerun)
     if world_size > 1:
         record_fingerprint(config.out_dir, fingerprint)
