@@ -32,7 +32,7 @@ def check_run_fits(run: RunFolder, physical_scale: bool = True) -> None:
     if cut_from and cut_from != slug:
         raise ValueError(f"{run.path}: trained as {slug} on tiles cut from {cut_from}; retrain with "
                          f"--competition {cut_from}")
-    classes = int(run.contract.get("classes") or run.config.get("num_classes", 1))
+    classes = int(run.config.get("num_classes") or run.contract.get("classes") or 1)
     if classes != profile.num_classes:
         raise ValueError(f"{run.path}: the model predicts {classes} class map(s), {slug} needs {profile.num_classes} "
                          f"({', '.join(profile.classes)}{' + background' if profile.num_classes > 1 else ''})")
