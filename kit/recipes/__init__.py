@@ -24,7 +24,8 @@ __all__ = ["RECIPES_DIR", "Recipe", "list_recipes", "load_recipe", "recipe_path"
 
 RECIPES_DIR = Path(__file__).resolve().parent
 _SECTIONS = ("train", "tiling", "inference")
-_TOP_KEYS = {"description", "source", "competition", "competitions", *_SECTIONS}
+_TOP_KEYS = {"description", "source", "competition", "competitions", *_SECTIONS,
+             "folds", "reasons", "fingerprint"}  # the last three: what `kit plan` suggests and saw (informational)
 _PLACEHOLDER = "__recipe_check__"  # stands in for the data folder when a recipe is validated without data
 
 
