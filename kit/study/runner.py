@@ -39,7 +39,7 @@ def cell_config(study: Study, cell: Cell, out_dir: str | Path, tiles_dir: str | 
     config = recipe.train_config(**study.base, **cell.values, out_dir=str(Path(out_dir) / cell.name),
                                  tiles_dir=tiles_dir, data_dir=data_dir)
     if smoke:  # CI sizes, but the cell's loss, augmentation and (smp) architecture choices stay visible
-        config = config.smoke().replace(loss=config.loss, augment=config.augment)
+        config = config.smoke().replace(loss=config.loss, augment=config.augment, epochs=min(config.epochs, 2))
     return config
 
 

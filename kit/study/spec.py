@@ -82,7 +82,7 @@ def _option(axis: str, value: Any) -> tuple[str, dict[str, Any]]:
 
 
 def _folder_name(labels) -> str:
-    return "__".join(re.sub(r"[^A-Za-z0-9.-]+", "-", label).strip("-") for label in labels)
+    return "__".join(re.sub(r"[^A-Za-z0-9.-]+", "-", label.replace("+", "p")).strip("-") for label in labels)
 
 
 def list_studies() -> list[str]:
