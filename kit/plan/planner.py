@@ -64,9 +64,9 @@ def _scale(fp: DataFingerprint) -> tuple[list[Choice], float, dict]:
     long_side = max(fp.height["max"], fp.width["max"])
     if long_side <= WHOLE_IMAGE_SIDE and fp.masks == "files":
         r = max(1.0, max(fp.height["median"], fp.width["median"]) / 640)
-        size = [max(32, int(fp.height["median"] / r) // 32 * 32), max(32, int(fp.width["median"] / r) // 32 * 32)]
+        size = [max(32, round(fp.height["median"] / r / 32) * 32), max(32, round(fp.width["median"] / r / 32) * 32)]
         why = (f"images are small (long side {long_side:.0f} ≤ {WHOLE_IMAGE_SIDE} px): train on whole images, "
-               f"shrunk {r:.2f}× to a long side ≤ 640 (multiples of 32)")
+               f"shrunk {r:.2f}× to a long side ≤ 640 (nearest multiples of 32)")
         if d:
             why += f"; the median object ({d:.0f} px) spans {d / r:.0f} px"
         return [Choice("tiling", None, "no tiling: whole images"), Choice("train.image_size", size, why)], r, {}
