@@ -110,3 +110,38 @@ def test_train_recipe_from_the_command_line_writes_the_recipe_values(data, tmp_p
     config = json.loads((out / "config.json").read_text())
     assert config["loss"] == "dice" and config["max_lr"] == 1e-3 and config["max_minutes"] == 5.0
     assert pd.read_csv(tmp_path / "runs.csv")["run"].tolist() == ["cli"]
+
+
+def test_recipes_ship_in_the_kit_wheel(tmp_path):
+    import zipfile
+
+    from kit.kernels.wheels import build_kit_wheel
+
+    names = set(zipfile.ZipFile(build_kit_wheel(tmp_path)).namelist())
+    assert {"kit/recipes/demo-cpu.json", "kit/recipes/studies/neopolyp-table.json"} <= names
+
+
+def test_kernel_settings_inject_a_recipe_and_fold_list_and_feed_02_from_several_kernels(tmp_path):
+    import nbformat
+
+    from kit.kernels.build import build_kernel_folders
+    from kit.kernels.settings import repo_root
+
+    settings = tmp_path / "kernels"
+    settings.mkdir()
+    (settings / "datasets.json").write_text((repo_root() / "kernels" / "datasets.json").read_text())
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell("RECIPE = None\nFOLDS = None", metadata={"tags": ["parameters"]})]
+    nbformat.write(notebook, tmp_path / "01.ipynb")
+    common = {"notebook": str(tmp_path / "01.ipynb"), "gpu": True, "internet": False, "competition": True}
+    for name, folds in (("01-a", [0, 1]), ("01-b", [2, 3, 4])):
+        (settings / f"{name}.json").write_text(json.dumps({**common, "name": name, "slug": f"seg-kit-{name}",
+                                                          "parameters": {"RECIPE": "demo-cpu", "FOLDS": folds}}))
+    (settings / "02.json").write_text(json.dumps({**common, "name": "02", "slug": "seg-kit-02", "gpu": False,
+                                                  "notebook": str(tmp_path / "01.ipynb"), "kernels": ["01-a", "01-b"]}))
+    folders = {f.name: f for f in build_kernel_folders("me", ORGANS, tmp_path / "b", settings_dir=settings)}
+    cells = nbformat.read(folders["01-b"] / "01.ipynb", as_version=4).cells
+    injected = next(c.source for c in cells if "injected-parameters" in c.metadata.get("tags", []))
+    assert "RECIPE = 'demo-cpu'" in injected and "FOLDS = [2, 3, 4]" in injected and "COMPETITION" in injected
+    meta = json.loads((folders["02"] / "kernel-metadata.json").read_text())
+    assert meta["kernel_sources"] == ["me/seg-kit-01-a", "me/seg-kit-01-b"]

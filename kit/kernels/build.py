@@ -42,8 +42,9 @@ def build_kernel_folder(
     folder = Path(out_dir) / settings.name
     folder.mkdir(parents=True, exist_ok=True)
     notebook = with_bootstrap(nbformat.read(source, as_version=4), str(source))
-    if competition:
-        inject_parameters(notebook, {"COMPETITION": competition})
+    parameters = {**({"COMPETITION": competition} if competition else {}), **settings.parameters}
+    if parameters:
+        inject_parameters(notebook, parameters)
     code_file = Path(settings.notebook).name
     atomic_write_text(folder / code_file, nbformat.writes(notebook))
     dataset_slugs, kernel_slugs = dataset_slugs or {}, kernel_slugs or {}

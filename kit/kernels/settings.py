@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 __all__ = ["KernelSettings", "DatasetSettings", "load_kernel_settings", "load_dataset_settings", "repo_root"]
 
@@ -19,7 +20,10 @@ class KernelSettings:
     """One kernel: which notebook, GPU or not, internet or not, and which sources it attaches.
 
     ``datasets`` names entries of ``kernels/datasets.json`` ("wheels", "models"); ``kernels`` names other
-    kernels whose output this one reads; ``submission`` marks the offline code-competition kernel.
+    kernels whose output this one reads (several training kernels, e.g. one per recipe or fold list, can feed
+    02); ``parameters`` are notebook parameters injected into the kernel's notebook (e.g. ``{"RECIPE":
+    "hubmap2022-pranet", "FOLDS": [0, 1]}``), so one notebook serves several kernels; ``submission`` marks the
+    offline code-competition kernel.
     """
 
     name: str
@@ -31,6 +35,7 @@ class KernelSettings:
     datasets: tuple[str, ...] = ()
     kernels: tuple[str, ...] = ()
     submission: bool = False
+    parameters: dict[str, Any] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,8 @@ def load_kernel_settings(root: str | Path | None = None) -> dict[str, KernelSett
             raise ValueError(f"{path}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
         values["datasets"] = tuple(values.get("datasets", ()))
         values["kernels"] = tuple(values.get("kernels", ()))
+        if not isinstance(values.get("parameters", {}), dict):
+            raise ValueError(f"{path}: 'parameters' must be an object of notebook parameters")
         found[values["name"]] = KernelSettings(**values)
     if not found:
         raise FileNotFoundError(f"no kernel settings (*.json) in {folder}")
