@@ -134,3 +134,19 @@ def test_results_command_prints_the_study_table(tmp_path, capsys):
     append_run(tmp_path / "runs.csv", {"run": "a", "architecture": "unet", "loss": "ce", "val_dice": 0.5})
     assert main(["results", "--runs", str(tmp_path / "runs.csv")]) == 0
     assert "unet | - | ce" in capsys.readouterr().out
+
+
+def test_notebooks_01_with_folds_and_02_weigh_the_folds_as_one_member(tiles, tmp_path):
+    from kit.notebooks import run_notebook
+
+    run_dir = tmp_path / "runs" / "demo"
+    run_notebook("01_training", tmp_path / "out", {
+        "COMPETITION": ORGANS, "RECIPE": "demo-cpu", "TILES_DIR": str(tiles), "RUN_DIR": str(run_dir),
+        "FOLDS": "all", "N_FOLDS": 2, "SMOKE": True, "N_SHOW": 1, "EPOCHS": 1})
+    assert (run_dir / "fold0" / "best.pt").is_file() and (run_dir / "fold1" / "best.pt").is_file()
+    assert len(read_oof(run_dir)["ids"]) == len(expected_oof_ids(_smoke(tiles, run_dir, 2)))
+    out = tmp_path / "models" / "ensemble.json"
+    run_notebook("02_ensembling", tmp_path / "out", {"COMPETITION": ORGANS, "RUN_DIRS": [str(run_dir)],
+                                                     "OUT": str(out), "SMOKE": True})
+    ensemble = json.loads(out.read_text())
+    assert len(ensemble["models"]) == 2 and ensemble["weights"] == [0.5, 0.5]  # one member, its weight shared
