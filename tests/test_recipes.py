@@ -145,3 +145,13 @@ def test_kernel_settings_inject_a_recipe_and_fold_list_and_feed_02_from_several_
     assert "RECIPE = 'demo-cpu'" in injected and "FOLDS = [2, 3, 4]" in injected and "COMPETITION" in injected
     meta = json.loads((folders["02"] / "kernel-metadata.json").read_text())
     assert meta["kernel_sources"] == ["me/seg-kit-01-a", "me/seg-kit-01-b"]
+
+
+def test_the_demo_runs_the_demo_recipe(tmp_path):
+    from kit.demo import demo_steps
+
+    for slug, tiling in ((ORGANS, {"SZ": 128, "PIXEL_SIZE": 0.8}), (KIDNEY, {"SZ": 128, "REDUCE": 4.0})):
+        steps = {s.notebook: s.parameters for s in demo_steps(slug, tmp_path)}
+        assert steps["01_training"]["RECIPE"] == "demo-cpu"
+        assert tiling.items() <= steps["00_tiling"].items()
+        assert steps["02_ensembling"]["TTA"] == load_recipe("demo-cpu").inference["tta"]
