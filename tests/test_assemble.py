@@ -13,6 +13,7 @@ from infer_helpers import HUBMAP22, tiny_checkpoint
 from kit.infer.assemble import (build_ensemble, describe_runs, family_of, find_runs, model_input_for, pool_oof,
                                 read_run)
 from kit.infer.ensemble import EnsembleConfig
+from kit.models.checkpoint import load_checkpoint
 from kit.train import TrainConfig
 
 TILING = {"competition": HUBMAP22, "split": "train", "sz": 64, "reduce": 2.0, "pixel_size": None, "stride": None}
@@ -81,7 +82,7 @@ def make_run(root, name, probs, targets, ids, organs, tiles="tiles", **recipe):
                          model_kwargs={}, image_size=(64, 64), **recipe)
     run.mkdir(parents=True)
     config.save(run / "config.json")
-    state = torch.load(tiny_checkpoint(run / "weights.pt"), weights_only=False)
+    state = load_checkpoint(tiny_checkpoint(run / "weights.pt"))
     torch.save({**state, "optimizer": {"state": {}, "big": torch.zeros(1000)}}, run / "best.pt")
     np.savez(run / "oof.npz", probs=probs, targets=targets, ids=np.asarray(ids), groups=np.asarray(organs))
     (run / "log.csv").write_text("epoch,lr,train_loss,val_loss,val_dice,val_iou,seconds\n1,0.1,1,1,0.25,0.2,1\n")
@@ -116,7 +117,7 @@ def test_build_round_trip_weights_thresholds_and_a_self_contained_folder(two_fam
     assert build.runs["family_oof_dice"].tolist()[1] == build.runs["family_oof_dice"].tolist()[2] < 1.0
     assert set(build.curves["group"]) == {"all", "kidney", "lung"} and build.curves["dice"].max() == 1.0
     assert EnsembleConfig.load(root / "out" / "ensemble.json").to_dict() == config.to_dict()
-    assert "optimizer" not in torch.load(root / "out" / "models" / "a.pt", weights_only=False)  # slim copy
+    assert "optimizer" not in load_checkpoint(root / "out" / "models" / "a.pt")  # slim copy
     moved = shutil.move(root / "out", root / "elsewhere")  # the folder is self-contained
     predictor = EnsembleConfig.load(root / "elsewhere" / "ensemble.json").build_predictor(root=moved, device="cpu")
     image = np.random.default_rng(0).integers(0, 256, (40, 56, 3), dtype=np.uint8)

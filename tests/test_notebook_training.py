@@ -8,8 +8,8 @@ import nbformat
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
+from kit.models.checkpoint import load_checkpoint
 from kit.notebooks import notebook_path, run_notebook
 from kit.results import read_runs
 from kit.sample import make_sample
@@ -53,7 +53,7 @@ def test_notebook_trains_in_smoke_mode_and_writes_the_run_folder(tmp_path, monke
     log = pd.read_csv(run_dir / "log.csv")
     assert list(log["epoch"]) == [1, 2]
     assert np.isfinite(log[["train_loss", "val_loss", "val_dice"]].to_numpy()).all()
-    best = torch.load(run_dir / "best.pt", map_location="cpu", weights_only=False)
+    best = load_checkpoint(run_dir / "best.pt")
     assert best["model_spec"]["name"] == "unet" and best["epoch"] == int(log["val_dice"].idxmax()) + 1
     config = json.loads((run_dir / "config.json").read_text())
     assert config["image_size"] == [64, 64] and config["tiles_dir"] == str(tiles)

@@ -11,9 +11,9 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from kit.models.checkpoint import load_checkpoint
 from kit.results import append_run, results_table
 from kit.train import TrainConfig, Trainer, learning_rate
-from kit.train.checkpoint import load_checkpoint
 
 
 class BlobDataset(Dataset):

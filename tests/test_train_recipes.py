@@ -13,6 +13,7 @@ from torch import nn
 
 from kit.__main__ import main
 from kit.augment import ColorTransfer, StainJitter
+from kit.models.checkpoint import load_checkpoint
 from kit.sample import make_sample
 from kit.tiling import TileSettings, tile_dataset
 from kit.train import TrainConfig, Trainer, run_training
@@ -162,7 +163,7 @@ def test_two_process_ddp_run_on_cpu_writes_one_run_folder(organ_tiles, tmp_path)
     cfg = TrainConfig(out_dir=str(tmp_path / "runs" / "ddp"), tiles_dir=str(organ_tiles / "tiles"), seed=4).smoke()
     summary = run_training(cfg, world_size=2)  # spawned gloo workers, as a notebook cell would launch them
     assert summary["epochs"] == 2
-    state = torch.load(tmp_path / "runs" / "ddp" / "last.pt", map_location="cpu", weights_only=False)
+    state = load_checkpoint(tmp_path / "runs" / "ddp" / "last.pt")
     assert state["epoch"] == 2 and state["step"] == 2 * 2  # max 2 steps per epoch on each rank
     assert not any(k.startswith("module.") for k in state["model"])  # saved unwrapped: inference loads it as is
     assert list(pd.read_csv(tmp_path / "runs" / "ddp" / "log.csv")["epoch"]) == [1, 2]

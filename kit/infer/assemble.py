@@ -281,7 +281,7 @@ def _unique_names(runs: Sequence[RunFolder]) -> list[str]:
 
 def _slim_checkpoint(run: RunFolder, target: Path) -> dict[str, Any]:
     """Copy weights + model_spec of ``best.pt`` to ``target`` (atomic); returns the model_spec."""
-    from kit.train.checkpoint import load_checkpoint, save_checkpoint
+    from kit.models.checkpoint import load_checkpoint, save_checkpoint
 
     state = load_checkpoint(run.path / "best.pt")
     if "model" not in state or "model_spec" not in state:

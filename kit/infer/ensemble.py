@@ -22,6 +22,7 @@ import numpy as np
 from kit.fsutil import atomic_write_text
 from kit.infer.predictor import Member, ModelInput, Predictor
 from kit.infer.tta import get_tta
+from kit.paths import path_inside
 from kit.train.oof import read_oof
 
 __all__ = ["SearchResult", "search_ensemble", "dice_by_threshold", "load_oof", "EnsembleModel", "EnsembleConfig"]
@@ -220,8 +221,8 @@ class EnsembleModel:
     """One model of the ensemble: its checkpoint, how to build it, and how it sees an image.
 
     ``arch`` is the model spec of :func:`kit.train.builders.model_spec` (``name``, ``num_classes``, ``kwargs``);
-    empty means "read ``model_spec`` from the checkpoint". A relative ``checkpoint`` is resolved against the
-    folder of ensemble.json (or the ``root`` given to :meth:`EnsembleConfig.build_predictor`).
+    empty means "read ``model_spec`` from the checkpoint". ``checkpoint`` is relative to the folder of
+    ensemble.json (or the ``root`` given to :meth:`EnsembleConfig.build_predictor`) and must stay inside it.
     """
 
     name: str
@@ -244,7 +245,11 @@ class EnsembleModel:
             model_input = ModelInput(**settings)
         except ValueError as err:
             raise ValueError(f"{where}.input: {err}") from None
-        return cls(str(values["name"]), str(values["checkpoint"]), dict(values.get("arch", {})), model_input)
+        checkpoint = str(values["checkpoint"])
+        if Path(checkpoint).is_absolute() or ".." in Path(checkpoint).parts:
+            raise ValueError(f"{where}.checkpoint {checkpoint!r} must be relative to the folder of ensemble.json, "
+                             f"without '..' (a models dataset is self-contained)")
+        return cls(str(values["name"]), checkpoint, dict(values.get("arch", {})), model_input)
 
 
 def _check_keys(values: dict[str, Any], required: set[str], optional: set[str], where: str) -> None:
@@ -324,12 +329,12 @@ class EnsembleConfig:
     def build_predictor(self, root: str | Path = ".", device: str | None = None, **kwargs: Any) -> Predictor:
         """Load every checkpoint and return a :class:`Predictor` with these weights, TTA and output scale."""
         from kit.train.builders import build_model_from_spec
-        from kit.train.checkpoint import load_checkpoint
+        from kit.models.checkpoint import load_checkpoint
 
         members = []
         for entry, weight in zip(self.models, self.weights):
-            path = Path(entry.checkpoint)
-            state = load_checkpoint(path if path.is_absolute() else Path(root) / path)
+            path = path_inside(root, entry.checkpoint, f"ensemble.json model {entry.name!r} checkpoint")
+            state = load_checkpoint(path)
             spec = entry.arch or state.get("model_spec")
             if not spec:
                 raise KeyError(f"model {entry.name!r}: no arch in ensemble.json and no model_spec in {path}")

@@ -17,8 +17,9 @@ import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from kit.fsutil import atomic_path
+from kit.models.checkpoint import (load_checkpoint, non_finite_tensors, rng_state, save_checkpoint, set_rng_state,
+                                   unwrap)
 from kit.train.builders import build_datasets, build_loader, build_model_from_spec, build_optimizer, model_spec
-from kit.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state, unwrap
 from kit.train.config import TrainConfig
 from kit.train.schedule import learning_rate
 
@@ -113,8 +114,15 @@ class Trainer:
 
     def _load_weights(self, path: str) -> None:
         state = load_checkpoint(path)
-        weights = state.get("model", state)
-        result = unwrap(self.model).load_state_dict(weights, strict=False)
+        weights = state.get("model", state) if isinstance(state, dict) else state
+        if not isinstance(weights, dict):
+            raise ValueError(f"init_from {path}: expected a state_dict or {{'model': state_dict}}, got "
+                             f"{type(weights).__name__}")
+        try:
+            result = unwrap(self.model).load_state_dict(weights, strict=False)
+        except RuntimeError as err:
+            raise ValueError(f"init_from {path}: weights do not fit {self.spec['name']} "
+                             f"({str(err).splitlines()[-1].strip()[:300]})") from None
         if result.missing_keys or result.unexpected_keys:
             raise ValueError(
                 f"init_from {path}: weights do not fit {self.spec['name']} "
@@ -140,9 +148,14 @@ class Trainer:
     def resume(self, path: str | Path) -> None:
         """Restore model, optimiser, scaler, schedule step, epoch, history and RNG from a checkpoint."""
         state = load_checkpoint(path)
-        unwrap(self.model).load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scaler.load_state_dict(state["scaler"])
+        try:
+            unwrap(self.model).load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scaler.load_state_dict(state["scaler"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as err:
+            reason = str(err).strip().splitlines()[-1].strip()[:300] if str(err).strip() else type(err).__name__
+            raise ValueError(f"cannot resume from {path}: it does not fit this recipe's model or optimiser "
+                             f"({type(err).__name__}: {reason}); train into a new folder or pass --fresh") from None
         self.step, self.epoch = state["step"], state["epoch"]
         self.best_score, self.best_epoch = state["best_score"], state["best_epoch"]
         self.history = list(state["history"])
@@ -213,6 +226,11 @@ class Trainer:
         torch.manual_seed(self.config.seed * 1000 + epoch)  # dropout etc. depend only on (seed, epoch)
         train_loss = self._train_one_epoch(epoch)
         val = self._sync(self.validate() if self.is_main else None)
+        bad = non_finite_tensors(unwrap(self.model).state_dict())  # never saved, as best or last
+        if bad or not all(math.isfinite(val[k]) for k in ("loss", "dice", "iou")):
+            what = (f"model weights became NaN/inf ({', '.join(bad[:3])})" if bad else
+                    f"validation loss became {val['loss']} (Dice {val['dice']})")
+            raise FloatingPointError(self._non_finite_message(what, epoch))
         row = {
             "epoch": epoch + 1,
             "lr": self.optimizer.param_groups[0]["lr"],
@@ -268,7 +286,8 @@ class Trainer:
             with no_sync() if no_sync is not None else contextlib.nullcontext():
                 loss = self._forward_loss(images, masks)
                 if not self._all_finite(loss):
-                    raise FloatingPointError(self._nan_message(loss, epoch, i))
+                    raise FloatingPointError(self._non_finite_message(f"loss became {loss.item()} (on some rank)",
+                                                                      epoch, f", batch {i + 1}"))
                 self.scaler.scale(loss / accum).backward()
             if boundary:
                 self._optimizer_step()
@@ -277,12 +296,13 @@ class Trainer:
             bar.set_postfix(loss=f"{total / count:.4f}")
         return total / max(count, 1)
 
-    def _nan_message(self, loss: torch.Tensor, epoch: int, batch: int) -> str:
+    def _non_finite_message(self, what: str, epoch: int, where: str = "") -> str:
+        """One line: what became NaN/inf, where, which checkpoint is kept, what to try."""
         last = self.out_dir / "last.pt"
         kept = (f"The last good checkpoint (epoch {self.epoch}) is kept at {last}" if self.epoch and last.exists()
                 else "No checkpoint was written yet")
-        return (f"loss became {loss.item()} (on some rank) at epoch {epoch + 1}, batch {batch + 1}; training stopped. "
-                f"{kept}. Lower max_lr, set clip_grad, try amp='bf16' or 'off', or check the data.")
+        return (f"{what} at epoch {epoch + 1}{where}; training stopped. {kept}. Lower max_lr, set clip_grad, "
+                f"try amp='bf16' or 'off', or check the data.")
 
     def _optimizer_step(self) -> None:
         self._set_lr()
@@ -344,9 +364,9 @@ class Trainer:
     # ----------------------------------------------------------------- files
     def _write_epoch_files(self, improved: bool) -> None:
         state = self.state()
-        save_checkpoint(self.out_dir / "last.pt", state)
-        if improved:
+        if improved:  # best before last: a failed best.pt write leaves last.pt at the previous epoch, so it is redone
             save_checkpoint(self.out_dir / "best.pt", state)
+        save_checkpoint(self.out_dir / "last.pt", state)
         with atomic_path(self.out_dir / "log.csv", suffix=".csv") as tmp:
             pd.DataFrame(self.history, columns=list(LOG_COLUMNS)).to_csv(tmp, index=False)
 
