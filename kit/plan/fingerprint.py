@@ -82,11 +82,16 @@ def _samples(competition: str, data_dir: Path, max_images: int) -> tuple[pd.Data
         from kit.train.builders import fold_items
 
         table, read_mask, _ = fold_items(TrainConfig(competition=competition, data_dir=str(data_dir), n_folds=2))
-        loader = lambda row, scale, shape: read_mask(row["mask_path"])  # noqa: E731
+
+        def loader(row, scale, shape):
+            return read_mask(row["mask_path"])
     else:
         table = profile.read_table(data_dir, "train").rename(columns={profile.id_column: "id"})
         table["image_path"] = [str(profile.image_path(data_dir, i, "train")) for i in table["id"]]
-        loader = lambda row, scale, shape: _rle_thumbnail(row[profile.rle_column], shape, profile.rle_order, scale)  # noqa: E731
+
+        def loader(row, scale, shape):
+            return _rle_thumbnail(row[profile.rle_column], shape, profile.rle_order, scale)
+
         meta = image_metadata(competition, data_dir)
         table = table.merge(meta[["id"] + [c for c in meta.columns if c not in table.columns]], on="id", how="left")
     picks = np.unique(np.linspace(0, len(table) - 1, min(max_images, len(table))).round().astype(int))

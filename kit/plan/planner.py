@@ -81,7 +81,8 @@ def _scale(fp: DataFingerprint) -> tuple[list[Choice], float, dict]:
     if pixel and pixel["max"] > 1.05 * pixel["min"]:
         tiling["pixel_size"] = round(pixel["median"] * reduce, 3)
         choices.append(Choice("tiling.pixel_size", tiling["pixel_size"],
-                              f"pixel sizes vary ({pixel['min']:g}–{pixel['max']:g} µm/px): every image is resampled "
+                              f"pixel sizes vary ({pixel['min']:g}–{pixel['max']:g} µm/px): every image is "
+                              "resampled "
                               f"to {tiling['pixel_size']:g} µm/px = median {pixel['median']:g} × reduce {reduce:g}"))
     else:
         tiling["reduce"] = reduce

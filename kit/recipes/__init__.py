@@ -111,7 +111,8 @@ def load_recipe(name_or_file: str | Path, competition: str | None = None) -> Rec
     override = values.get("competitions", {}).get(slug, {})
     unknown = sorted(set(override) - set(_SECTIONS))
     if unknown:
-        raise ValueError(f"recipe {path}: competitions.{slug} has unknown keys {unknown}; valid: {', '.join(_SECTIONS)}")
+        raise ValueError(f"recipe {path}: competitions.{slug} has unknown keys {unknown}; "
+                         f"valid: {', '.join(_SECTIONS)}")
     sections: dict[str, Any] = {}
     for key in _SECTIONS:
         base, extra = values.get(key), override.get(key)

@@ -49,7 +49,9 @@ def _cell_row(cell: Cell, config, summaries: dict[int, dict[str, Any]], oof_path
     dice = [s["best_dice"] for s in summaries.values()]
     spread = f" ± {statistics.stdev(dice):.3f}" if len(dice) > 1 else ""
     folds = ",".join(map(str, summaries))
-    oof = f"; pooled OOF Dice {oof_scores(oof_path, config.threshold).loc['all', 'dice']:.3f}" if oof_path.is_file() else ""
+    oof = ""
+    if oof_path.is_file():
+        oof = f"; pooled OOF Dice {oof_scores(oof_path, config.threshold).loc['all', 'dice']:.3f}"
     size = "x".join(map(str, config.image_size)) if config.image_size else "native"
     return {"run": cell.name, "architecture": config.arch, "encoder": config.encoder or "", "loss": config.loss,
             "image_size": size, "augmentation": config.augment,
