@@ -29,6 +29,10 @@ def tiles(tmp_path_factory):
     return root / "tiles"
 
 
+def _ids(path) -> list[str]:
+    return [image.id for image in read_oof(path)]
+
+
 def _smoke(tiles, out, n_folds: int):
     config = load_recipe("demo-cpu").train_config(tiles_dir=str(tiles), out_dir=str(out), n_folds=n_folds)
     return config.smoke().replace(epochs=1, max_steps_per_epoch=1, progress=False)
@@ -44,16 +48,16 @@ def test_parse_folds():
 
 def test_folds_all_leaves_one_oof_covering_every_image_and_a_rerun_skips(tiles, tmp_path, capsys):
     out = tmp_path / "demo"
-    argv = ["train", "--recipe", "demo-cpu", "--tiles", str(tiles), "--out", str(out), "--folds", "all",
-            "--n-folds", "3", "--smoke", "--epochs", "1"]
+    argv = ["train", "--recipe", "demo-cpu", "--tiles", str(tiles), "--data", str(tiles.parent / "data"),
+            "--out", str(out), "--folds", "all", "--n-folds", "3", "--smoke", "--epochs", "1"]
     assert main(argv) == 0
-    oof = read_oof(out)
+    ids = _ids(out)
     config = json.loads((out / "fold0" / "config.json").read_text())
-    assert sorted(oof["ids"]) == list(oof["ids"]) and len(set(oof["ids"])) == len(oof["ids"])
+    assert ids == sorted(set(ids))
     from kit.train import TrainConfig
 
-    assert set(oof["ids"]) == expected_oof_ids(TrainConfig.from_dict(config))  # every training item, once
-    assert oof["probs"].shape[0] == len(oof["targets"]) == len(oof["ids"])
+    images = set(pd.read_csv(tiles.parent / "data" / "train.csv", dtype=str)["id"])
+    assert set(ids) == expected_oof_ids(TrainConfig.from_dict(config)) <= images  # every training image, once
     assert sorted(pd.read_csv(out / "runs.csv")["run"]) == ["fold0", "fold1", "fold2"]
     families = {family_of(json.loads((out / f"fold{k}" / "config.json").read_text())) for k in range(3)}
     assert len(families) == 1  # notebook 02 / kit ensemble weigh the folds as one member
@@ -68,7 +72,7 @@ def test_one_fold_per_device_runs_parallel_processes(tiles, tmp_path):
     out = tmp_path / "parallel"
     summaries = train_folds(_smoke(tiles, out, 2), "all", devices=["", ""], log=lambda _: None)
     assert all(s["epochs"] == 1 for s in summaries.values())
-    assert len(read_oof(out)["ids"]) == len(expected_oof_ids(_smoke(tiles, out, 2)))
+    assert len(_ids(out)) == len(expected_oof_ids(_smoke(tiles, out, 2), whole_images=False))  # tiles validated
     assert sorted(pd.read_csv(out / "runs.csv")["run"]) == ["fold0", "fold1"]  # both processes' rows kept
 
 
@@ -108,7 +112,7 @@ def test_a_study_interrupted_after_its_first_cell_finishes_on_rerun(tiles, tmp_p
     assert len(table) == 2 + 4 and "folds 0,1: mean" in table[2]
     assert (out / "study.png").stat().st_size > 0
     for cell in runs["run"]:
-        assert len(read_oof(out / cell)["ids"]) == len(expected_oof_ids(_smoke(tiles, out, 2)))
+        assert len(_ids(out / cell)) == len(expected_oof_ids(_smoke(tiles, out, 2), whole_images=False))
 
 
 def test_a_spent_budget_starts_no_cell(tiles, tmp_path):
@@ -141,10 +145,10 @@ def test_notebooks_01_with_folds_and_02_weigh_the_folds_as_one_member(tiles, tmp
 
     run_dir = tmp_path / "runs" / "demo"
     run_notebook("01_training", tmp_path / "out", {
-        "COMPETITION": ORGANS, "RECIPE": "demo-cpu", "TILES_DIR": str(tiles), "RUN_DIR": str(run_dir),
-        "FOLDS": "all", "N_FOLDS": 2, "SMOKE": True, "N_SHOW": 1, "EPOCHS": 1})
+        "COMPETITION": ORGANS, "RECIPE": "demo-cpu", "TILES_DIR": str(tiles), "DATA_DIR": str(tiles.parent / "data"),
+        "RUN_DIR": str(run_dir), "FOLDS": "all", "N_FOLDS": 2, "SMOKE": True, "N_SHOW": 1, "EPOCHS": 1})
     assert (run_dir / "fold0" / "best.pt").is_file() and (run_dir / "fold1" / "best.pt").is_file()
-    assert len(read_oof(run_dir)["ids"]) == len(expected_oof_ids(_smoke(tiles, run_dir, 2)))
+    assert len(_ids(run_dir)) == len(expected_oof_ids(_smoke(tiles, run_dir, 2)))  # every image
     out = tmp_path / "models" / "ensemble.json"
     run_notebook("02_ensembling", tmp_path / "out", {"COMPETITION": ORGANS, "RUN_DIRS": [str(run_dir)],
                                                      "OUT": str(out), "SMOKE": True})

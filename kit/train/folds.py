@@ -17,9 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
-
-from kit.fsutil import atomic_path, atomic_write_text
+from kit.fsutil import atomic_write_text
 from kit.train.config import TrainConfig
 from kit.train.oof import read_oof
 
@@ -142,38 +140,35 @@ def train_folds(
     return summaries
 
 
-def expected_oof_ids(config: TrainConfig) -> set[str]:
-    """Ids the pooled OOF of every fold must cover: each training item (tile, or whole image)."""
+def expected_oof_ids(config: TrainConfig, whole_images: bool = True) -> set[str]:
+    """Ids the pooled OOF of every fold must cover: every training image (whole-image validation), or every
+    training tile (validation on tiles)."""
     from kit.train.builders import fold_items
 
     items = fold_items(config)[0]
-    column = "tile" if "tile" in items else "id"
+    column = "tile" if not whole_images and "tile" in items else "id"
     return set(items[column].astype(str))
 
 
 def combine_oof(run_dirs: Sequence[str | Path], out: str | Path, check_cover: bool = True) -> Path:
-    """Pool the ``oof.npz`` of fold run folders into one file, sorted by id (atomic).
+    """Pool the ``oof.npz`` of fold run folders into one file sorted by id (:func:`kit.train.oof.combine_oof`,
+    which refuses an image found in two folds), written atomically.
 
-    An id predicted by two folds raises (the folds overlap). ``check_cover``: when the folds are all the
-    recipe's folds, every training item must be present (checked against the first fold's config).
+    ``check_cover``: when the folds are all of the recipe's folds, every training image (or tile, for runs that
+    validated on tiles) must be present (checked against the first fold's config).
     """
-    tables = [read_oof(d) for d in run_dirs]
-    ids = np.concatenate([t["ids"] for t in tables])
-    unique, counts = np.unique(ids, return_counts=True)
-    if (counts > 1).any():
-        raise ValueError(f"folds {[str(d) for d in run_dirs]} share OOF ids {unique[counts > 1][:5].tolist()}: "
-                         "their validation sets overlap (different n_folds, seed or fold_group?)")
-    order = np.argsort(ids, kind="stable")
+    from kit.train import oof
+
+    images = oof.combine_oof([read_oof(d) for d in run_dirs], names=[str(d) for d in run_dirs])
     config = TrainConfig.from_dict(json.loads((Path(run_dirs[0]) / "config.json").read_text()))
     if check_cover and len(run_dirs) == config.n_folds:
-        missing = sorted(expected_oof_ids(config) - set(ids.tolist()))
+        ids = {im.id for im in images}
+        image_ids = expected_oof_ids(config)
+        missing = sorted(expected_oof_ids(config, whole_images=ids <= image_ids) - ids)
         if missing:
             raise ValueError(f"the OOF of {len(run_dirs)} folds misses {len(missing)} training items, "
                              f"e.g. {missing[:5]}")
-    arrays = {key: np.concatenate([t[key] for t in tables])[order] for key in ("probs", "targets", "ids", "groups")}
-    with atomic_path(out, suffix=".npz") as tmp:
-        np.savez_compressed(tmp, **arrays)
-    return Path(out)
+    return oof.write_oof(out, images)
 
 
 if __name__ == "__main__":  # one fold in its own process (see _launch_one_per_device)
