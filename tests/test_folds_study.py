@@ -34,7 +34,8 @@ def _ids(path) -> list[str]:
 
 
 def _smoke(tiles, out, n_folds: int):
-    config = load_recipe("demo-cpu").train_config(tiles_dir=str(tiles), out_dir=str(out), n_folds=n_folds)
+    config = load_recipe("demo-cpu").train_config(tiles_dir=str(tiles), out_dir=str(out), n_folds=n_folds,
+                                                  validation="tiles")  # no source images: validate the tiles
     return config.smoke().replace(epochs=1, max_steps_per_epoch=1, progress=False)
 
 
@@ -86,7 +87,7 @@ def test_overlapping_folds_are_refused(tiles, tmp_path):
 def _study(tmp_path) -> str:
     path = tmp_path / "study.json"
     path.write_text(json.dumps({"description": "2x2", "recipe": "demo-cpu", "folds": "all",
-                                "base": {"n_folds": 2, "epochs": 1},
+                                "base": {"n_folds": 2, "epochs": 1, "validation": "tiles"},
                                 "grid": {"loss": ["bce", "dice"], "augment": ["none", "light"]}}))
     return str(path)
 

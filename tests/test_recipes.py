@@ -34,7 +34,7 @@ def data(tmp_path_factory):
     tile_dataset(KIDNEY, root / "kidney", root / "kidney_tiles", "train", TileSettings(sz=64, reduce=2.0),
                  progress=False)
     make_sample(POLYP, root / "polyp", n=6, size=160, seed=1)
-    return {ORGANS: {"tiles_dir": str(root / "organ_tiles")},
+    return {ORGANS: {"tiles_dir": str(root / "organ_tiles"), "validation": "tiles"},
             KIDNEY: {"tiles_dir": str(root / "kidney_tiles"), "data_dir": str(root / "kidney")},
             POLYP: {"data_dir": str(root / "polyp")}}
 
@@ -106,7 +106,7 @@ def test_a_bad_recipe_is_one_line_naming_the_file_and_key(tmp_path, capsys):
 def test_train_recipe_from_the_command_line_writes_the_recipe_values(data, tmp_path):
     out = tmp_path / "cli"
     assert main(["train", "--recipe", "demo-cpu", "--tiles", data[ORGANS]["tiles_dir"], "--out", str(out),
-                 "--smoke", "--loss", "dice"]) == 0
+                 "--smoke", "--loss", "dice", "--set", "validation=tiles"]) == 0
     config = json.loads((out / "config.json").read_text())
     assert config["loss"] == "dice" and config["max_lr"] == 1e-3 and config["max_minutes"] == 5.0
     assert pd.read_csv(tmp_path / "runs.csv")["run"].tolist() == ["cli"]
