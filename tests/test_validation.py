@@ -70,6 +70,8 @@ def test_ignore_index_is_skipped_by_the_metrics_and_training_runs_with_it(tmp_pa
     meter = SegmentationMeter(2, ignore_index=255)
     meter.update(np.array([[1, 1], [0, 0]]), target)  # the prediction on the ignored pixel does not count
     assert meter.compute()["dice"] == 1.0
+    assert dice_score(np.array([[1, 0], [0, 0]]), target, ignore_index=255) == 1.0
+    assert dice_score(np.array([[1, 0], [0, 0]]), target) == pytest.approx(2 / 3)  # 255 read as foreground
     shares, valid = working_targets(target, (2, 2), classes=1, ignore_index=255)
     assert valid.tolist() == [[255, 0], [255, 255]]
     assert fraction_counts(np.array([[1, 1], [0, 0]]), shares, valid).tolist() == [[1.0, 0.0, 0.0]]
