@@ -20,10 +20,9 @@ class KernelSettings:
     """One kernel: which notebook, GPU or not, internet or not, and which sources it attaches.
 
     ``datasets`` names entries of ``kernels/datasets.json`` ("wheels", "models"); ``kernels`` names other
-    kernels whose output this one reads (several training kernels, e.g. one per recipe or fold list, can feed
-    02); ``parameters`` are notebook parameters injected into the kernel's notebook (e.g. ``{"RECIPE":
-    "hubmap2022-pranet", "FOLDS": [0, 1]}``), so one notebook serves several kernels; ``submission`` marks the
-    offline code-competition kernel.
+    kernels whose output this one reads; ``submission`` marks the offline code-competition kernel;
+    ``parameters`` are notebook parameters the kernel is built with (e.g. the submission kernel's
+    ``SKIP_ERRORS`` and ``BUDGET_MINUTES``), injected after the notebook's ``parameters`` cell.
     """
 
     name: str
@@ -35,7 +34,7 @@ class KernelSettings:
     datasets: tuple[str, ...] = ()
     kernels: tuple[str, ...] = ()
     submission: bool = False
-    parameters: dict[str, Any] = field(default_factory=dict, hash=False)
+    parameters: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -70,7 +69,7 @@ def load_kernel_settings(root: str | Path | None = None) -> dict[str, KernelSett
         values["datasets"] = tuple(values.get("datasets", ()))
         values["kernels"] = tuple(values.get("kernels", ()))
         if not isinstance(values.get("parameters", {}), dict):
-            raise ValueError(f"{path}: 'parameters' must be an object of notebook parameters")
+            raise ValueError(f"{path}: 'parameters' must be an object of notebook parameter names to values")
         found[values["name"]] = KernelSettings(**values)
     if not found:
         raise FileNotFoundError(f"no kernel settings (*.json) in {folder}")

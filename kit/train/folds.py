@@ -54,7 +54,7 @@ def fold_summary(run_dir: str | Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def train_fold(config: TrainConfig, world_size: int = 1) -> dict[str, Any]:
+def train_fold(config: TrainConfig, world_size: int | None = 1) -> dict[str, Any]:
     """Train one fold in ``config.out_dir`` (resuming), write its OOF, its runs.csv row and, when it ran to the
     end (not stopped by the time budget), ``fold_summary.json``. Returns the summary."""
     from kit.train import run_training
@@ -105,7 +105,7 @@ def _capped(config: TrainConfig, deadline: float | None) -> TrainConfig:
 
 
 def train_folds(
-    config: TrainConfig, folds: str | Sequence[int] | None = "all", world_size: int = 1,
+    config: TrainConfig, folds: str | Sequence[int] | None = "all", world_size: int | None = 1,
     devices: Sequence[str] | None = None, deadline: float | None = None, log=print,
 ) -> dict[int, dict[str, Any]]:
     """Train ``folds`` of ``config`` under ``config.out_dir`` (one run folder per fold), then pool their OOF.
