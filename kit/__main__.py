@@ -21,6 +21,9 @@ COMMANDS: dict[str, str] = {
     "kernels": "kit.commands.kernels",
     "datasets": "kit.commands.datasets",
     "demo": "kit.commands.demo",
+    "recipes": "kit.commands.recipes",
+    "study": "kit.commands.study",
+    "plan": "kit.commands.plan",
 }
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import IO, Iterator
 
 __all__ = ["OUTPUT_MODE", "TEMP_MARK", "atomic_path", "atomic_open", "atomic_write_text", "atomic_write_bytes",
-           "swap_folder", "remove_stale_temps"]
+           "swap_folder", "remove_stale_temps", "locked"]
 
 OUTPUT_MODE = 0o644  #: every output file is world-readable
 TEMP_MARK = ".tmp"  #: temporary siblings are named ``.<target name>.<random>.tmp[<suffix>]``
@@ -81,6 +81,21 @@ def swap_folder(target: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+@contextlib.contextmanager
+def locked(target: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive lock on ``<target>.lock`` (processes updating one file in turn, e.g. runs.csv)."""
+    import fcntl
+
+    lock = Path(f"{target}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def remove_stale_temps(*folders: str | os.PathLike) -> list[Path]:
