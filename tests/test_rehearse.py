@@ -70,7 +70,7 @@ def test_rehearsal_fails_with_todays_kernel_settings(tmp_path, rehearsed):
     print(report)
     assert not report.ok
     assert [r.status for r in report.runs] == ["reused"] * 3 + ["ok", "failed"]
-    assert report.runs[-1].name == CHAIN[-1] and "could not be decoded" in report.runs[-1].error
+    assert report.runs[-1].name == CHAIN[-1] and "is a truncated JPEG" in report.runs[-1].error
     assert "SKIP_ERRORS is not True" in str(report) and "BUDGET_MINUTES is None" in str(report)
 
 

@@ -310,7 +310,7 @@ class _Run:
             result.status, result.error = "error", "".join(traceback.format_exception_only(err)).strip()
             if not self.skip_errors:
                 if type(err) is ValueError:  # name the image the message is about
-                    raise ValueError(f"test image {image.image_id} ({image.path}): {err}") from None
+                    raise ValueError(f"test image {image.image_id}: {err}") from None
                 raise
             print(f"skipped {image.image_id}: {' '.join(result.error.split())}", file=sys.stderr)
             return
