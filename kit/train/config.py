@@ -43,7 +43,8 @@ class TrainConfig:
     """Everything a training run needs; the trainer, the CLI, DDP workers and the results table read it.
 
     Data: ``tiles_dir`` (a tiler output folder with index.csv) or ``data_dir`` + ``competition`` (full images
-    with mask files, NeoPolyp). Folds are grouped by ``fold_group`` and stratified by ``fold_stratify``.
+    with mask files, NeoPolyp or a custom profile file). Folds are grouped by ``fold_group`` (None: the profile's
+    ``group_column``, else the image id) and stratified by ``fold_stratify``.
     Model: ``arch`` + ``encoder`` + ``model_kwargs`` for :func:`kit.models.build_model`.
     Images: ``image_size`` (height, width) by ``resize_mode`` "resize" or "crop" (random crop for training;
     validation always resizes); ``multi_scale`` sizes draw one size per batch. Augmentation: the ``augment``
@@ -61,7 +62,7 @@ class TrainConfig:
     data_dir: str | None = None
     fold: int = 0
     n_folds: int = 5
-    fold_group: str = "id"
+    fold_group: str | None = None  # None: the profile's group_column, else "id"
     fold_stratify: str | None = "organ"
     image_size: tuple[int, int] | None = None
     resize_mode: str = "resize"
