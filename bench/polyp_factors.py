@@ -55,7 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--variants", nargs="+", default=["plain", *VARIANTS], help="plain and/or " + " ".join(VARIANTS))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (1: on a CPU shared with other jobs, more threads spin and stall)")
     args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
     if not (args.data / "sequences.csv").is_file():
         print(f"skipped: CVC-ClinicDB not found at {args.data}")
         return 0

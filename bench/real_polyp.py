@@ -166,7 +166,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--only", choices=("kit", "plain"), help="run one flow only")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (1: on a CPU shared with other jobs, more threads spin and stall)")
     args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
     if not (args.data / "sequences.csv").is_file():
         print(f"skipped: CVC-ClinicDB not found at {args.data} (expects images/, masks/, sequences.csv; "
               "pass --data PATH)")

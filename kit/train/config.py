@@ -72,7 +72,7 @@ class TrainConfig:
     color_transfer: float = 0.0
     binarize: bool = False
     erode: int = 0
-    num_classes: int = 1
+    num_classes: int | None = None  # None: the competition profile's (1 for a one-class task)
     arch: str = "unet"
     encoder: str | None = "resnet34"
     encoder_weights: str | None = None
@@ -124,6 +124,10 @@ class TrainConfig:
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ValueError(f"max_minutes must be > 0 or None; got {self.max_minutes}")
         self.image_size = parse_size(self.image_size)
+        if self.num_classes is None:
+            from kit.competitions import get_profile
+
+            self.num_classes = get_profile(self.competition).num_classes
         if self.multi_scale is not None:
             self.multi_scale = tuple(self.multi_scale)
 
