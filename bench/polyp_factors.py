@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.real_polyp import DEFAULT_DATA, PROFILE, WORK, evaluate_kit, prepare, run_plain, train_kit  # noqa: E402
@@ -37,11 +39,15 @@ PREDICTIONS = {"tta_none_thr_oof": (["identity"], None), "tta_flips_thr_oof": ([
                "tta_none_thr_0.5": (["identity"], 0.5), "tta_flips_thr_0.5": (["identity", "hflip", "vflip"], 0.5)}
 
 
-def two_class_profile(work: Path) -> Path:
-    """The benchmark profile with a second class no frame has (NeoPolyp's 3-channel softmax on a 1-class task)."""
+def two_class_profile(work: Path, data: Path) -> Path:
+    """The benchmark profile with a second class no frame has (NeoPolyp's 3-channel softmax on a 1-class task),
+    and its sample submission (rows ``<id>_0``, ``<id>_1``) in ``data``."""
     values = json.loads(PROFILE.read_text())
     values.update(slug="cvc-clinicdb-2class", classes=["polyp", "other"],
-                  mask_colours={"polyp": 255, "other": [0, 255, 0]})
+                  mask_colours={"polyp": 255, "other": [0, 255, 0]}, sample_submission="sample_submission_2class.csv")
+    ids = pd.read_csv(data / "sample_submission.csv", dtype=str)["id"]
+    pd.DataFrame({"id": [f"{i}_{k}" for i in ids for k in (0, 1)], "rle": ""}).to_csv(
+        data / values["sample_submission"], index=False)
     path = work / "cvc-clinicdb-2class.json"
     path.write_text(json.dumps(values, indent=2))
     return path
@@ -76,9 +82,10 @@ def main(argv: list[str] | None = None) -> int:
             rows = [{**base, **run_plain(split, args.size, args.epochs, seed=args.seed)}]
         else:
             flags, two_class = VARIANTS[name]
-            profile = two_class_profile(args.work) if two_class else PROFILE
+            profile = two_class_profile(args.work, split.data) if two_class else PROFILE
             out = args.work / "factors" / f"{name}_{args.size}_{args.epochs}_{args.seed}"
-            seconds = train_kit(split, out / "run", common + flags, profile)
+            trained = (out / "run" / "oof.npz").is_file()  # a finished run is only evaluated again
+            seconds = 0.0 if trained else train_kit(split, out / "run", common + flags, profile)
             rows = []
             for label, (tta, threshold) in PREDICTIONS.items():
                 result = evaluate_kit(split, out / "run", out / label, tta, profile, threshold,

@@ -199,6 +199,10 @@ def profile_from_dict(values: dict[str, Any], source: str = "competition profile
     for name in ("train_image_pattern", "test_image_pattern", "train_mask_pattern"):
         if values.get(name) is not None and "{id}" not in str(values[name]):
             raise bad(name, 'a path pattern holding "{id}", e.g. "images/{id}.png"')
+    for name in ("train_image_pattern", "test_image_pattern", "train_mask_pattern", "train_csv", "test_csv",
+                 "metadata_csv", "sample_submission"):
+        if values.get(name) is not None and (Path(values[name]).is_absolute() or ".." in Path(values[name]).parts):
+            raise bad(name, "a path relative to the data folder, inside it")
     if values.get("train_mask_pattern") is None and not (values.get("train_csv") and values.get("rle_column")):
         raise ValueError(f"{source} lacks field 'train_mask_pattern' (mask files) or 'train_csv' + 'rle_column' "
                          "(RLE masks in a CSV)")

@@ -52,6 +52,8 @@ def test_profile_values_are_checked():
         profile_from_dict({**CUSTOM, "mask_colors": {}})
     with pytest.raises(ValueError, match='field \'test_image_pattern\' must be a path pattern holding "{id}"'):
         profile_from_dict({**CUSTOM, "test_image_pattern": "test/*.png"})
+    with pytest.raises(ValueError, match="field 'metadata_csv' must be a path relative to the data folder"):
+        profile_from_dict({**CUSTOM, "metadata_csv": "../outside.csv"})
     assert main(["predict", "--competition", "nope.json", "--data", "x"]) == 2  # one line, exit 2
 
 
