@@ -25,6 +25,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from kit.paths import check_plain_id
 from kit.registry import Registry
 
 __all__ = ["CompetitionProfile", "PROFILES", "MASK_READERS", "REQUIRED_FIELDS", "OPTIONAL_FIELDS", "get_profile",
@@ -72,13 +73,13 @@ class CompetitionProfile:
         pattern = {"train": self.train_image_pattern, "test": self.test_image_pattern}.get(split)
         if pattern is None:
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-        return Path(data_dir) / pattern.format(id=image_id)
+        return Path(data_dir) / pattern.format(id=check_plain_id(image_id, f"{self.slug} {split} image"))
 
     def mask_path(self, data_dir: str | Path, image_id: str) -> Path:
         """Path of the ground-truth mask image (competitions whose masks are files, e.g. NeoPolyp)."""
         if self.train_mask_pattern is None:
             raise ValueError(f"{self.slug} stores masks as RLE in {self.train_csv}, not as mask files")
-        return Path(data_dir) / self.train_mask_pattern.format(id=image_id)
+        return Path(data_dir) / self.train_mask_pattern.format(id=check_plain_id(image_id, f"{self.slug} mask"))
 
     def read_mask(self, path: str | Path) -> np.ndarray:
         """A ground-truth mask file as an H×W uint8 map of class ids (by ``mask_reader``)."""
@@ -151,6 +152,8 @@ def _read_csv(path: Path, required: tuple[str, ...], id_column: str) -> pd.DataF
     duplicated = table[id_column][table[id_column].duplicated()].unique().tolist()
     if duplicated:
         raise ValueError(f"{path}: {id_column!r} values must be unique; repeated: {duplicated[:5]}")
+    for line, value in enumerate(table[id_column], start=2):
+        check_plain_id(value, f"{path} line {line}")
     return table
 
 

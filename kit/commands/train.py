@@ -25,7 +25,8 @@ _FLAGS = {  # flag -> (TrainConfig field, type)
     "--n-folds": ("n_folds", int), "--amp": ("amp", str), "--workers": ("num_workers", int),
     "--init-from": ("init_from", str), "--seed": ("seed", int), "--notes": ("notes", str),
     "--early-stopping": ("early_stopping", int), "--grad-accum": ("grad_accum", int),
-    "--clip-grad": ("clip_grad", float),
+    "--clip-grad": ("clip_grad", float), "--validation": ("validation", str), "--val-every": ("val_every", int),
+    "--val-max-windows": ("val_max_windows", int),
 }
 
 _HELP = {
@@ -34,6 +35,9 @@ _HELP = {
     "--group": "fold grouping column (default id; patient_number with --data for HuBMAP 2021)",
     "--max-minutes": "wall-time budget of this call; no epoch starts that would end past it",
     "--stratify": "fold stratification column (default organ, used when the items have it; none: off)",
+    "--validation": "images (whole held-out images, competition metric; needs --data for tiles), tiles, or auto",
+    "--val-every": "validate every N epochs (and at the last); the epochs between log NaN",
+    "--val-max-windows": "cap on the forward passes of one validation (a fixed subset of the held-out images)",
 }
 
 
