@@ -153,7 +153,8 @@ def evaluate_kit(split: Split, run: Path, out: Path, tta: list[str], profile: Pa
         config.thresholds = {"default": threshold}
         config.save(build.path)
     report = predict_submission(str(profile), build.path, split.data, out / "submission.csv", progress=False)
-    kit_score = score_submission(str(profile), report.submission, split.data)["score"]
+    labels_in_format = not row_suffix  # the hidden labels are in the one-class profile's submission format
+    kit_score = score_submission(str(profile), report.submission, split.data)["score"] if labels_in_format else None
     return {"holdout_dice": independent_dice(report.submission, split, row_suffix), "kit_metric": kit_score,
             "oof_dice": build.config.oof_score, "thresholds": EnsembleConfig.load(build.path).thresholds,
             "tta": tta, "seconds": time.perf_counter() - start}
@@ -186,13 +187,13 @@ def main(argv: list[str] | None = None) -> int:
         seconds = train_kit(split, run, ["--size", str(args.size), "--epochs", str(args.epochs),
                                          "--encoder", "resnet18"])
         results.append({"flow": "kit", "train_seconds": seconds,
-                        **evaluate_kit(split, run, args.work / "kit", ["identity"])})
+                        **evaluate_kit(split, run, args.work / "kit", ["identity", "hflip", "vflip"])})
         print(json.dumps(results[-1]))
     if args.only in (None, "plain"):
         results.append(run_plain(split, args.size, args.epochs))
         print(json.dumps(results[-1]))
     print(f"load average after: {os.getloadavg()[0]:.1f}")
-    (args.work / "results.json").write_text(json.dumps(results, indent=2))
+    (args.work / f"results_{args.only or 'all'}.json").write_text(json.dumps(results, indent=2))
     return 0
 
 

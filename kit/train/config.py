@@ -83,11 +83,11 @@ class TrainConfig:
     encoder: str | None = "resnet34"
     encoder_weights: str | None = None
     model_kwargs: dict[str, Any] = field(default_factory=dict)
-    loss: str = "bce"
+    loss: str | None = None  # None: "0.5*bce+0.5*dice" (one class), "0.5*ce+0.5*dice" (several)
     ignore_index: int | None = None
     optimizer: str = "adam"
-    max_lr: float = 1e-4
-    min_lr: float = 1e-7
+    max_lr: float = 1e-3  # from scratch; 1e-4 (PraNet) when starting from pretrained weights
+    min_lr: float = 1e-5
     weight_decay: float = 0.0
     schedule: str = "cosine"
     warmup_epochs: float = 0.0
@@ -142,6 +142,8 @@ class TrainConfig:
             from kit.competitions import get_profile
 
             self.num_classes = get_profile(self.competition).num_classes
+        if self.loss is None:
+            self.loss = "0.5*bce+0.5*dice" if self.num_classes == 1 else "0.5*ce+0.5*dice"
         if self.multi_scale is not None:
             self.multi_scale = tuple(self.multi_scale)
 
