@@ -122,7 +122,9 @@ def run_plain(split: Split, size: int, epochs: int, seed: int = 0, log=print) ->
     with torch.inference_mode():
         predictions = predict_plain(model, test_x, [t.shape for t in truths])
     score = float(np.mean([dice(p, t) for p, t in zip(predictions, truths)]))
-    return {"flow": "plain", "holdout_dice": score, "seconds": time.perf_counter() - start}
+    shares = [float(np.mean([m.mean() for m in masks])) for masks in (predictions, truths)]
+    return {"flow": "plain", "holdout_dice": score, "predicted_share": shares[0], "true_share": shares[1],
+            "seconds": time.perf_counter() - start}
 
 
 def train_kit(split: Split, run: Path, train_args: list[str], profile: Path = PROFILE) -> float:

@@ -220,7 +220,7 @@ def colour_mask_to_classes(image: np.ndarray, colours: list) -> np.ndarray:
     """
     image = np.asarray(image)
     if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
-        raise ValueError(f"expected an H×W or H×W×3 uint8 mask image, got {image.dtype} array of shape {image.shape}")
+        raise ValueError(f"expected an H×W or H×W×3 uint8 mask image, got {image.dtype} array of {image.shape}")
     pixels = (image[..., None] if image.ndim == 2 else image).astype(np.int32)
     palette = np.array([[0, 0, 0]] + [[c] * 3 if np.isscalar(c) else list(c) for c in colours], dtype=np.int32)
     if palette.shape[1] != 3:

@@ -1,12 +1,13 @@
 """Why the kit's NeoPolyp-style flow lost to a plain loop: one short run per factor on CVC-ClinicDB.
 
-Run: .venv/bin/python bench/polyp_factors.py [--size 96] [--epochs 8] [--variants neo3 bin ...]
+Run: .venv/bin/python bench/studies/polyp_factors.py [--size 64] [--epochs 6] [--variants neo3 bin ...]
 
 Same split and data folder as bench/real_polyp.py (fixed test sequences, folds grouped by sequence). Each variant
 trains UNet-ResNet18 from scratch with the kit (``python -m kit train``) and is scored on the test frames through
 ``ensemble`` + ``predict`` by the independent Dice of bench/real_polyp.py; TTA and threshold are varied on the
 trained model of each variant (prediction only). One JSON line per result is appended to
-``bench/_work/real_polyp/factors.jsonl``, so a stopped study keeps what it measured.
+``bench/_work/real_polyp/factors.jsonl``, so a stopped study keeps what it measured. Not part of ``make bench``
+(a study: one training per variant).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from bench.real_polyp import DEFAULT_DATA, PROFILE, WORK, evaluate_kit, prepare, run_plain, train_kit  # noqa: E402
 
@@ -57,9 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--work", type=Path, default=WORK)
-    parser.add_argument("--size", type=int, default=96)
-    parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--variants", nargs="+", default=["plain", *VARIANTS], help="plain and/or " + " ".join(VARIANTS))
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--variants", nargs="+", default=["plain", *VARIANTS],
+                        help="plain and/or " + " ".join(VARIANTS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (1: on a CPU shared with other jobs, more threads spin and stall)")
@@ -74,10 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     log = args.work / "factors.jsonl"
     common = ["--size", str(args.size), "--epochs", str(args.epochs), "--encoder", "resnet18", "--seed",
               str(args.seed)]
+    import subprocess
+
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
     for name in args.variants:
         load = os.getloadavg()[0]
-        base = {"variant": name, "size": args.size, "epochs": args.epochs, "seed": args.seed, "load": round(load, 1),
-                "time": time.strftime("%H:%M:%S")}
+        base = {"variant": name, "size": args.size, "epochs": args.epochs, "seed": args.seed, "commit": commit,
+                "load": round(load, 1), "time": time.strftime("%H:%M:%S")}
         if name == "plain":
             rows = [{**base, **run_plain(split, args.size, args.epochs, seed=args.seed)}]
         else:
