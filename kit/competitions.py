@@ -28,8 +28,9 @@ import pandas as pd
 from kit.paths import check_plain_id
 from kit.registry import Registry
 
-__all__ = ["CompetitionProfile", "PROFILES", "MASK_READERS", "REQUIRED_FIELDS", "OPTIONAL_FIELDS", "get_profile",
-           "list_competitions", "load_profile", "profile_from_dict", "register_profile"]
+__all__ = ["CompetitionProfile", "DEFAULT_COMPETITION", "PROFILES", "MASK_READERS", "REQUIRED_FIELDS",
+           "OPTIONAL_FIELDS", "get_profile", "list_competitions", "load_profile", "profile_from_dict",
+           "register_profile"]
 
 REQUIRED_FIELDS = ("slug", "title", "classes", "rle_order", "id_column", "submission_columns",
                    "train_image_pattern", "test_image_pattern")
@@ -235,6 +236,10 @@ PROFILES: Registry[CompetitionProfile] = Registry(
     "competition", "unknown competition {name!r}{hint}; valid: {valid} (or a profile .json file)")
 for _file in sorted((Path(__file__).parent / "profiles").glob("*.json")):
     PROFILES.add(_file.stem, load_profile(_file))
+
+
+#: the one default everywhere: the notebooks' COMPETITION, the recipes, ``demo`` and ``kernels build``
+DEFAULT_COMPETITION = "hubmap-organ-segmentation"
 
 
 def register_profile(profile: CompetitionProfile | dict[str, Any] | str | Path) -> CompetitionProfile:

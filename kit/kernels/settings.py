@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 __all__ = ["KernelSettings", "DatasetSettings", "load_kernel_settings", "load_dataset_settings", "repo_root"]
 
@@ -19,7 +20,9 @@ class KernelSettings:
     """One kernel: which notebook, GPU or not, internet or not, and which sources it attaches.
 
     ``datasets`` names entries of ``kernels/datasets.json`` ("wheels", "models"); ``kernels`` names other
-    kernels whose output this one reads; ``submission`` marks the offline code-competition kernel.
+    kernels whose output this one reads; ``submission`` marks the offline code-competition kernel;
+    ``parameters`` are notebook parameters the kernel is built with (e.g. the submission kernel's
+    ``SKIP_ERRORS`` and ``BUDGET_MINUTES``), injected after the notebook's ``parameters`` cell.
     """
 
     name: str
@@ -31,6 +34,7 @@ class KernelSettings:
     datasets: tuple[str, ...] = ()
     kernels: tuple[str, ...] = ()
     submission: bool = False
+    parameters: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,8 @@ def load_kernel_settings(root: str | Path | None = None) -> dict[str, KernelSett
             raise ValueError(f"{path}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
         values["datasets"] = tuple(values.get("datasets", ()))
         values["kernels"] = tuple(values.get("kernels", ()))
+        if not isinstance(values.get("parameters", {}), dict):
+            raise ValueError(f"{path}: 'parameters' must be an object of notebook parameter names to values")
         found[values["name"]] = KernelSettings(**values)
     if not found:
         raise FileNotFoundError(f"no kernel settings (*.json) in {folder}")
