@@ -6,13 +6,14 @@ Both are flat folders (``kaggle datasets create`` skips subfolders unless asked 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
 from pathlib import Path
 from typing import Callable, Sequence
 
-from kit.fsutil import atomic_write_text
+from kit.fsutil import OUTPUT_MODE, atomic_write_text, swap_folder
 from kit.kernels.metadata import DATASET_METADATA_FILE, dataset_metadata, slugify, validate_dataset_metadata
 from kit.kernels.settings import load_dataset_settings
 from kit.kernels.wheels import (
@@ -39,10 +40,15 @@ def _run(command: Sequence[str]) -> None:
         raise RuntimeError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr[-2000:]}")
 
 
-def _write_metadata(folder: Path, user: str, name: str, settings_dir: str | Path | None) -> None:
+def _metadata(folder: Path, user: str, name: str, settings_dir: str | Path | None) -> dict:
+    """The validated dataset-metadata.json of dataset ``name`` (checked before anything is written)."""
     settings = load_dataset_settings(settings_dir)[name]
     meta = dataset_metadata(user, settings.slug, settings.title)
     validate_dataset_metadata(meta, folder)
+    return meta
+
+
+def _write_metadata(folder: Path, meta: dict) -> None:
     atomic_write_text(folder / DATASET_METADATA_FILE, json.dumps(meta, indent=2) + "\n")
 
 
@@ -59,26 +65,30 @@ def build_wheels_dataset(
     ``download``: ``pip download`` them, pinned to the versions installed here, for the Kaggle image (cp312,
     manylinux x86_64; needs the network, it is this command's job). ``repack``: installed pure-Python
     distributions rebuilt into wheels instead (offline). ``extra_wheels``: wheel files copied in. A package the
-    Kaggle image already has (its snapshot) is refused before anything is written. Old wheels in the folder are
-    removed first (two versions of one package would make the notebooks' ``pip install`` fail). Returns the folder.
+    Kaggle image already has (its snapshot) is refused before anything is written. The folder is built as a
+    temporary sibling that replaces the old one only when complete (a failed build keeps the previous wheels; two
+    versions of one package would make the notebooks' ``pip install`` fail, so old wheels do not survive a
+    successful one). Returns the folder.
     """
     check_not_in_image([*KAGGLE_MISSING_PACKAGES, *repack, *(_wheel_project(Path(w)) for w in extra_wheels)])
     folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("*.whl"):
-        old.unlink()
-    build_kit_wheel(folder)
-    if download:
-        run(download_command(KAGGLE_MISSING_PACKAGES, folder))
-        have = {_wheel_project(w) for w in folder.glob("*.whl")}
-        missing = [p for p in KAGGLE_MISSING_PACKAGES if re.sub(r"[-_.]+", "_", p).lower() not in have]
-        if missing:
-            raise RuntimeError(f"pip download left no wheel of {missing} in {folder}")
-    for distribution in repack:
-        repack_installed(distribution, folder)
-    for wheel in extra_wheels:
-        shutil.copy2(wheel, folder / Path(wheel).name)
-    _write_metadata(folder, user, "wheels", settings_dir)
+    meta = _metadata(folder, user, "wheels", settings_dir)
+    absent = [str(w) for w in extra_wheels if not Path(w).is_file()]
+    if absent:
+        raise FileNotFoundError(f"extra wheel {absent[0]} not found")
+    with swap_folder(folder) as tmp:
+        build_kit_wheel(tmp)
+        if download:
+            run(download_command(KAGGLE_MISSING_PACKAGES, tmp))
+            have = {_wheel_project(w) for w in tmp.glob("*.whl")}
+            missing = [p for p in KAGGLE_MISSING_PACKAGES if re.sub(r"[-_.]+", "_", p).lower() not in have]
+            if missing:
+                raise RuntimeError(f"pip download left no wheel of {missing} in {folder}")
+        for distribution in repack:
+            repack_installed(distribution, tmp)
+        for wheel in extra_wheels:
+            shutil.copy2(wheel, tmp / Path(wheel).name)
+        _write_metadata(tmp, meta)
     return folder
 
 
@@ -99,20 +109,22 @@ def build_models_dataset(
         raise FileNotFoundError(f"{ensemble_json} not found: run notebook 02 (02_ensembling) first")
     config = EnsembleConfig.load(ensemble_json)
     folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("*.pt"):
-        old.unlink()
-    for i, model in enumerate(config.models):
-        checkpoint = path_inside(ensemble_json.parent, model.checkpoint, f"{ensemble_json}: model {i} checkpoint")
+    meta = _metadata(folder, user, "models", settings_dir)
+    checkpoints = [path_inside(ensemble_json.parent, m.checkpoint, f"{ensemble_json}: model {i} checkpoint")
+                   for i, m in enumerate(config.models)]
+    for i, (model, checkpoint) in enumerate(zip(config.models, checkpoints)):
         if not checkpoint.is_file():
             raise FileNotFoundError(f"{ensemble_json}: model {i} ({model.name!r}) checkpoint {checkpoint} not found")
-        target = f"{i:02d}_{slugify(model.name) or 'model'}.pt"
-        state = load_checkpoint(checkpoint)
-        if slim and isinstance(state, dict) and "model" in state:
-            save_checkpoint(folder / target, {k: state[k] for k in INFERENCE_KEYS if k in state})
-        else:
-            shutil.copy2(checkpoint, folder / target)
-        model.checkpoint = target
-    config.save(folder / "ensemble.json")
-    _write_metadata(folder, user, "models", settings_dir)
+    with swap_folder(folder) as tmp:  # a failed build keeps the previous dataset folder whole
+        for i, (model, checkpoint) in enumerate(zip(config.models, checkpoints)):
+            target = f"{i:02d}_{slugify(model.name) or 'model'}.pt"
+            state = load_checkpoint(checkpoint)  # also for a plain copy: the file is checked to hold no code
+            if slim and isinstance(state, dict) and "model" in state:
+                save_checkpoint(tmp / target, {k: state[k] for k in INFERENCE_KEYS if k in state})
+            else:
+                shutil.copy2(checkpoint, tmp / target)
+                os.chmod(tmp / target, OUTPUT_MODE)
+            model.checkpoint = target
+        config.save(tmp / "ensemble.json")
+        _write_metadata(tmp, meta)
     return folder
