@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kit.competitions import DEFAULT_COMPETITION
+from kit.competitions import DEFAULT_COMPETITION, get_profile
 from kit.train.schedule import SCHEDULES
 
 __all__ = ["TrainConfig", "OPTIMIZERS", "AMP_MODES", "RESIZE_MODES", "VALIDATION_MODES", "SMOKE_ENCODER", "parse_size"]
@@ -142,8 +142,6 @@ class TrainConfig:
         self._check_numbers()
         self.image_size = parse_size(self.image_size)
         if self.num_classes is None:
-            from kit.competitions import get_profile
-
             self.num_classes = get_profile(self.competition).num_classes
         if self.loss is None:
             self.loss = "0.5*bce+0.5*dice" if self.num_classes == 1 else "0.5*ce+0.5*dice"
