@@ -53,6 +53,9 @@ RECIPES: dict[str, dict[str, dict[str, Any]]] = {
                      "IMAGE_SIZE": 256},
     },
 }
+#: the demo trains from scratch: notebook 01's default "imagenet" needs a weights folder or the network, and the
+#: demo must run on a fresh offline machine (a recipe may still set ENCODER_WEIGHTS)
+DEMO_ENCODER_WEIGHTS = None
 SMOKE_SAMPLE = {"hubmap-kidney-segmentation": {"n": 4, "size": 480}}  # other competitions: n=4, size=160
 SMOKE_TILING = {"SZ": 64, "REDUCE": 2.0}
 SMOKE_TRAINING = {"N_FOLDS": 3}
@@ -80,8 +83,8 @@ def demo_steps(competition: str, run_dir: str | Path, smoke: bool = False, seed:
     training = SMOKE_TRAINING if smoke else recipe["training"]
     return [
         DemoStep("00_tiling", {**common, **tiling, "DATA_DIR": str(data), "OUT_DIR": str(tiles)}),
-        DemoStep("01_training", {**common, **training, "DATA_DIR": str(data), "RUN_DIR": str(runs / "unet"),
-                                 "TILES_DIR": None if full_images else str(tiles)}),
+        DemoStep("01_training", {**common, "ENCODER_WEIGHTS": DEMO_ENCODER_WEIGHTS, **training, "DATA_DIR": str(data),
+                                 "RUN_DIR": str(runs / "unet"), "TILES_DIR": None if full_images else str(tiles)}),
         DemoStep("02_ensembling", {**common, "RUN_DIRS": [str(runs / "unet")], "OUT": str(ensemble)}),
         DemoStep("03_inference", {**common, "DATA_DIR": str(data), "ENSEMBLE": str(ensemble),
                                   "SUBMISSION": str(run_dir / "submission.csv")}),

@@ -34,6 +34,9 @@ _HELP = {
     "--group": "fold grouping column (default id; patient_number with --data for HuBMAP 2021)",
     "--max-minutes": "wall-time budget of this call; no epoch starts that would end past it",
     "--stratify": "fold stratification column (default organ, used when the items have it; none: off)",
+    "--encoder-weights": "imagenet (default where the encoder has such weights; else none), another smp or timm "
+                         "tag, a weights file, or none (from scratch); tags come from a weights folder "
+                         "($KIT_WEIGHTS, attached weights dataset), else the library's download if allowed",
 }
 
 
@@ -51,6 +54,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Build the TrainConfig, train, save OOF and the runs-log row; print the summary."""
     from kit.train import TrainConfig, run_training
+    from kit.train.builders import default_encoder_weights
 
     values = json.loads(Path(args.config).read_text()) if args.config else {}
     values.update({field: getattr(args, field) for field, _ in _FLAGS.values() if getattr(args, field) is not None})
@@ -63,6 +67,9 @@ def run(args: argparse.Namespace) -> int:
         except json.JSONDecodeError:
             values[key] = raw
     values["out_dir"] = args.out
-    summary = run_training(TrainConfig.from_dict(values), world_size=args.gpus)
+    config = TrainConfig.from_dict(values)
+    if "encoder_weights" not in values:
+        config = config.replace(encoder_weights=default_encoder_weights(config))
+    summary = run_training(config, world_size=args.gpus)
     print(f"best val Dice {summary['best_dice']:.4f} at epoch {summary['best_epoch']} of {summary['epochs']}")
     return 0

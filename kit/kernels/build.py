@@ -41,17 +41,18 @@ def build_kernel_folder(
         raise FileNotFoundError(f"kernel {settings.name}: notebook {source} not found")
     folder = Path(out_dir) / settings.name
     folder.mkdir(parents=True, exist_ok=True)
-    notebook = with_bootstrap(nbformat.read(source, as_version=4), str(source))
+    notebook = with_bootstrap(nbformat.read(source, as_version=4), str(source), online=settings.internet)
     if competition:
         inject_parameters(notebook, {"COMPETITION": competition})
     code_file = Path(settings.notebook).name
     atomic_write_text(folder / code_file, nbformat.writes(notebook))
     dataset_slugs, kernel_slugs = dataset_slugs or {}, kernel_slugs or {}
     try:
-        datasets = tuple(f"{user}/{dataset_slugs[name]}" for name in settings.datasets)
+        datasets = tuple(name if "/" in name else f"{user}/{dataset_slugs[name]}" for name in settings.datasets)
         kernels = tuple(f"{user}/{kernel_slugs[name]}" for name in settings.kernels)
     except KeyError as err:
-        raise KeyError(f"kernel {settings.name} refers to unknown source {err.args[0]!r}") from None
+        raise KeyError(f"kernel {settings.name} refers to unknown source {err.args[0]!r} (a name of "
+                       f"kernels/datasets.json or kernels/*.json, or a dataset as owner/slug)") from None
     meta = kernel_metadata(
         user, settings.slug, code_file, gpu=settings.gpu, internet=settings.internet,
         competition=competition if settings.competition else None, datasets=datasets, kernels=kernels,

@@ -1,6 +1,7 @@
-"""Dataset folders for Kaggle: the offline wheels (kit + what the Kaggle image lacks) and the trained models.
+"""Dataset folders for Kaggle: the offline wheels (kit + what the Kaggle image lacks), the trained models and the
+pretrained encoder weights.
 
-Both are flat folders (``kaggle datasets create`` skips subfolders unless asked to zip them).
+All are flat folders (``kaggle datasets create`` skips subfolders unless asked to zip them).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from kit.kernels.metadata import DATASET_METADATA_FILE, dataset_metadata, slugif
 from kit.kernels.settings import load_dataset_settings
 from kit.kernels.wheels import KAGGLE_MISSING_PACKAGES, build_kit_wheel, download_command, repack_installed
 
-__all__ = ["INFERENCE_KEYS", "build_wheels_dataset", "build_models_dataset"]
+__all__ = ["INFERENCE_KEYS", "build_wheels_dataset", "build_models_dataset", "build_weights_dataset"]
 
 # What inference needs from a training checkpoint; optimiser, scaler, RNG and history states are dropped.
 INFERENCE_KEYS = ("model", "model_spec", "config")
@@ -31,9 +32,12 @@ def _run(command: Sequence[str]) -> None:
         raise RuntimeError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr[-2000:]}")
 
 
-def _write_metadata(folder: Path, user: str, name: str, settings_dir: str | Path | None) -> None:
+def _write_metadata(folder: Path, user: str, name: str, settings_dir: str | Path | None,
+                    resources: Sequence[dict] = ()) -> None:
     settings = load_dataset_settings(settings_dir)[name]
     meta = dataset_metadata(user, settings.slug, settings.title)
+    if resources:
+        meta["resources"] = list(resources)
     validate_dataset_metadata(meta, folder)
     atomic_write_text(folder / DATASET_METADATA_FILE, json.dumps(meta, indent=2) + "\n")
 
@@ -107,4 +111,86 @@ def build_models_dataset(
         model.checkpoint = target
     config.save(folder / "ensemble.json")
     _write_metadata(folder, user, "models", settings_dir)
+    return folder
+
+
+def _weights_file_in(from_dir: Path, key) -> tuple[Path, str]:
+    """The file of ``key`` in ``from_dir``: a weights folder's manifest entry, ``<encoder>.<tag><suffix>``, or the
+    Hugging Face Hub cache layout (``[hub/]models--<org>--<name>/snapshots/*/model.safetensors``)."""
+    from kit.models.pretrained import MANIFEST_FILE, hub_repo, read_manifest
+    from kit.models.weights import WEIGHT_SUFFIXES
+
+    if (from_dir / MANIFEST_FILE).is_file():
+        for entry in read_manifest(from_dir):
+            if (entry.encoder, entry.tag) == (key.encoder, key.tag):
+                return from_dir / entry.file, entry.source
+    names = [f"{key.file_stem}{suffix}" for suffix in WEIGHT_SUFFIXES]
+    for name in names:
+        if (from_dir / name).is_file():
+            return from_dir / name, f"{from_dir / name}"
+    try:
+        repo = hub_repo(key)[0]
+    except ValueError:
+        repo = None
+    if repo:
+        cache = f"models--{repo.replace('/', '--')}"
+        for base in (from_dir, from_dir / "hub"):
+            found = sorted(base.glob(f"{cache}/snapshots/*/model.safetensors")) or sorted(
+                base.glob(f"{cache}/snapshots/*/pytorch_model.bin"))
+            if found:
+                return found[-1], f"huggingface.co/{repo} (from {found[-1]})"
+    looked = ", ".join(names) + (f", {cache}/snapshots/*/model.safetensors" if repo else "")
+    raise FileNotFoundError(f"--from {from_dir}: no weights for {key.encoder} {key.tag}; looked for {looked}")
+
+
+def _check_fits(key, path: Path) -> None:
+    """Load ``path`` into a fresh encoder of ``key`` (strict): a file that does not fit fails here, not on Kaggle."""
+    from segmentation_models_pytorch.encoders import get_encoder
+
+    from kit.models.weights import load_encoder_weights
+
+    load_encoder_weights(get_encoder(key.encoder, weights=None), path)
+
+
+def build_weights_dataset(
+    out_dir: str | Path, user: str, encoders: Sequence[str], from_dir: str | Path | None = None,
+    settings_dir: str | Path | None = None,
+) -> Path:
+    """Write (or add to) the pretrained weights dataset folder: one file per encoder + tag, the manifest
+    ``kit-weights.json`` (encoder + tag -> file, sha256, source) and dataset-metadata.json.
+
+    ``encoders``: ``ENCODER[:TAG]`` (tag default ``imagenet``; ``tu-`` encoders may name their timm tag:
+    ``tu-convnext_small.fb_in22k``). Files come from ``from_dir`` (see :func:`_weights_file_in`) or, without it,
+    from the library's download (needs the network: this command's job). Each file is loaded into a fresh encoder
+    before it is added. Entries already in the folder are kept unless rebuilt. Returns the folder.
+    """
+    from kit.fsutil import atomic_path
+    from kit.models.weights import WEIGHT_SUFFIXES
+    from kit.models.pretrained import (MANIFEST_FILE, WeightsEntry, download_weights, file_sha256, read_manifest,
+                                       weights_key, write_manifest)
+
+    if not encoders:
+        raise ValueError("name at least one --encoder (e.g. resnet34, resnet50:ssl, tu-convnext_small.fb_in22k)")
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    entries = {(e.encoder, e.tag): e for e in read_manifest(folder)} if (folder / MANIFEST_FILE).is_file() else {}
+    for spec in encoders:
+        encoder, _, tag = spec.partition(":")
+        key = weights_key(encoder, tag or "imagenet")
+        source_path, source = (_weights_file_in(Path(from_dir), key) if from_dir is not None
+                               else download_weights(key))
+        _check_fits(key, source_path)
+        suffix = source_path.suffix if source_path.suffix in WEIGHT_SUFFIXES else ".pth"  # HF's pytorch_model.bin
+        target = folder / f"{key.file_stem}{suffix}"
+        with atomic_path(target, suffix=suffix) as tmp:
+            shutil.copyfile(source_path, tmp)
+        old = entries.get((key.encoder, key.tag))
+        if old is not None and old.file != target.name:
+            (folder / old.file).unlink(missing_ok=True)
+        entries[(key.encoder, key.tag)] = WeightsEntry(key.encoder, key.tag, target.name, file_sha256(target), source)
+    write_manifest(folder, list(entries.values()))
+    resources = [{"path": MANIFEST_FILE, "description": "kit weights manifest: encoder + tag -> file, sha256, source"}]
+    resources += [{"path": e.file, "description": f"{e.encoder} {e.tag} encoder weights ({e.source})"}
+                  for e in sorted(entries.values(), key=lambda e: e.file)]
+    _write_metadata(folder, user, "weights", settings_dir, resources)
     return folder

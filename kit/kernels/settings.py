@@ -18,8 +18,10 @@ def repo_root() -> Path:
 class KernelSettings:
     """One kernel: which notebook, GPU or not, internet or not, and which sources it attaches.
 
-    ``datasets`` names entries of ``kernels/datasets.json`` ("wheels", "models"); ``kernels`` names other
-    kernels whose output this one reads; ``submission`` marks the offline code-competition kernel.
+    ``datasets`` holds names of ``kernels/datasets.json`` entries ("wheels", "models", "weights"), owned by the
+    user the kernels are built for, or any dataset as ``owner/slug`` (e.g. someone's public weights dataset);
+    ``kernels`` names other kernels whose output this one reads; ``submission`` marks the code-competition
+    kernel, which must stay offline (``internet`` true is refused for it).
     """
 
     name: str
@@ -64,6 +66,9 @@ def load_kernel_settings(root: str | Path | None = None) -> dict[str, KernelSett
             raise ValueError(f"{path}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
         values["datasets"] = tuple(values.get("datasets", ()))
         values["kernels"] = tuple(values.get("kernels", ()))
+        if values.get("submission") and values["internet"]:
+            raise ValueError(f"{path}: the submission kernel must have internet false (code competitions run "
+                             f"offline; Kaggle refuses to score a notebook with internet on)")
         found[values["name"]] = KernelSettings(**values)
     if not found:
         raise FileNotFoundError(f"no kernel settings (*.json) in {folder}")
@@ -74,5 +79,5 @@ def load_dataset_settings(root: str | Path | None = None) -> dict[str, DatasetSe
     """The datasets the kernels attach, from ``kernels/datasets.json``."""
     path = (Path(root) if root else repo_root() / "kernels") / "datasets.json"
     if not path.exists():
-        raise FileNotFoundError(f"{path} not found: it lists the wheels and models datasets")
+        raise FileNotFoundError(f"{path} not found: it lists the wheels, models and weights datasets")
     return {name: DatasetSettings(name=name, **values) for name, values in _read(path).items()}

@@ -46,8 +46,8 @@ KAGGLE_MISSING_PACKAGES: tuple[str, ...] = (
 # The other third-party modules (import names) the kit and the notebooks use: the Kaggle image has them.
 # tests/test_kernels.py fails on an import found in neither list.
 KAGGLE_IMAGE_MODULES: tuple[str, ...] = (
-    "IPython", "albumentations", "cv2", "matplotlib", "nbformat", "numpy", "pandas", "papermill", "safetensors",
-    "tifffile", "timm", "torch", "torchvision", "tqdm", "wandb",
+    "IPython", "albumentations", "cv2", "huggingface_hub", "matplotlib", "nbformat", "numpy", "pandas", "papermill",
+    "safetensors", "tifffile", "timm", "torch", "torchvision", "tqdm", "wandb",
 )
 KAGGLE_PYTHON = "3.12"
 # Wheels for glibc 2.28 and 2.17 (= manylinux2014): the Colab-based image's glibc is newer than both.

@@ -44,7 +44,8 @@ class TrainConfig:
 
     Data: ``tiles_dir`` (a tiler output folder with index.csv) or ``data_dir`` + ``competition`` (full images
     with mask files, NeoPolyp). Folds are grouped by ``fold_group`` and stratified by ``fold_stratify``.
-    Model: ``arch`` + ``encoder`` + ``model_kwargs`` for :func:`kit.models.build_model`.
+    Model: ``arch`` + ``encoder`` + ``model_kwargs`` for :func:`kit.models.build_model`; ``encoder_weights`` a
+    pretrained tag (``"imagenet"``: see :mod:`kit.models.pretrained`), a file, or None (random initialisation).
     Images: ``image_size`` (height, width) by ``resize_mode`` "resize" or "crop" (random crop for training;
     validation always resizes); ``multi_scale`` sizes draw one size per batch. Augmentation: the ``augment``
     preset, then :class:`~kit.augment.StainJitter` with probability ``stain_jitter`` and
@@ -123,6 +124,8 @@ class TrainConfig:
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ValueError(f"max_minutes must be > 0 or None; got {self.max_minutes}")
         self.image_size = parse_size(self.image_size)
+        if isinstance(self.encoder_weights, str) and self.encoder_weights.strip().lower() == "none":
+            self.encoder_weights = None  # the command line's spelling of "from scratch"
         if self.multi_scale is not None:
             self.multi_scale = tuple(self.multi_scale)
 

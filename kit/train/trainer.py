@@ -17,7 +17,8 @@ import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from kit.fsutil import atomic_path
-from kit.train.builders import build_datasets, build_loader, build_model_from_spec, build_optimizer, model_spec
+from kit.train.builders import (build_datasets, build_loader, build_model_from_spec, build_optimizer, model_spec,
+                                resolve_spec_weights)
 from kit.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state, unwrap
 from kit.train.config import TrainConfig
 from kit.train.schedule import learning_rate
@@ -69,7 +70,12 @@ class Trainer:
         self.device = torch.device(device or default)
         torch.manual_seed(config.seed)
         self.spec = model_spec(config)
-        self.model = model if model is not None else build_model_from_spec(self.spec, config.encoder_weights)
+        if model is None:
+            weights = resolve_spec_weights(self.spec, config.encoder_weights)
+            if self.is_main:
+                print(f"encoder weights: {weights.source}")
+            model = build_model_from_spec(self.spec, weights.path)
+        self.model = model
         if config.init_from:
             self._load_weights(config.init_from)
         self.model.to(self.device)
