@@ -159,6 +159,10 @@ def test_manifest_files_are_checked_and_stay_inside_their_folder(tmp_path, kaggl
     (entry,) = read_manifest(folder)
     assert (entry.encoder, entry.tag, entry.file) == (ENCODER, "r160_in1k", "tu-test_resnet.r160_in1k.safetensors")
     assert entry.sha256 == file_sha256(folder / entry.file) and "huggingface.co/timm/test_resnet" in entry.source
+    legacy = kaggle_input / "seg-kit-weights"  # the legacy mount /kaggle/input/<slug>/
+    shutil.copytree(folder, legacy)
+    assert resolve_encoder_weights("r160_in1k", ENCODER).path == legacy / entry.file
+    shutil.rmtree(legacy)
     monkeypatch.setenv("KIT_WEIGHTS", str(folder))
     assert resolve_encoder_weights("r160_in1k", ENCODER).path == folder / entry.file
     with open(folder / entry.file, "ab") as handle:
@@ -172,6 +176,24 @@ def test_manifest_files_are_checked_and_stay_inside_their_folder(tmp_path, kaggl
         resolve_encoder_weights("imagenet", ENCODER)
     with pytest.raises(FileNotFoundError, match="no weights for resnet18 imagenet; looked for resnet18.imagenet.pth"):
         build_weights_dataset(tmp_path / "w2", "someuser", ["resnet18"], from_dir=tmp_path / "src")
+
+
+@pytest.mark.parametrize("name", ["test_convnext", "test_efficientnet", "test_byobnet"])
+def test_a_bare_timm_checkpoint_loads_into_the_tu_encoder_exactly(tmp_path, name):
+    """timm's features wrapper renames flattened stages (``stages.0`` -> ``stages_0``) and cuts the layers after the
+    last stage; a file saved from the bare timm model still loads, every encoder tensor equal to the file's."""
+    import timm
+    from safetensors.torch import save_file
+
+    torch.manual_seed(5)
+    state = {k: v + 1 for k, v in timm.create_model(name).state_dict().items()}
+    save_file(state, str(tmp_path / "bare.safetensors"))
+    encoder = build_model("unet", encoder_name=f"tu-{name}", encoder_weights=tmp_path / "bare.safetensors").encoder
+    renamed = {k: k.removeprefix("model.") for k in encoder.state_dict()}
+    for key, value in encoder.state_dict().items():
+        head, _, rest = renamed[key].partition("_")
+        source = renamed[key] if renamed[key] in state else f"{head}.{rest}"
+        assert torch.equal(value, state[source]), key
 
 
 class _Client:
