@@ -7,7 +7,7 @@ import importlib
 import sys
 from typing import Sequence
 
-__all__ = ["COMMANDS", "main", "build_parser"]
+__all__ = ["COMMANDS", "USER_ERRORS", "main", "build_parser", "one_line"]
 
 # command name -> module in kit.commands; each module defines ``HELP``, ``configure(parser)`` and ``run(args)``.
 COMMANDS: dict[str, str] = {
@@ -36,9 +36,27 @@ def _available() -> dict[str, object]:
     return found
 
 
+#: errors a user can cause (bad files, flags, folders, NaN training): one line on stderr, exit code 2
+USER_ERRORS = (ValueError, KeyError, OSError, ArithmeticError)
+
+
+def one_line(err: BaseException) -> str:
+    """The message of ``err`` on one line (a KeyError's without its quotes, line breaks joined by "; ")."""
+    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err) or type(err).__name__
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``error: <command>: <message> (see --help)``, exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"error: {self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with one sub-parser per available command."""
-    parser = argparse.ArgumentParser(prog="python -m kit", description=__doc__)
+    parser = _Parser(prog="python -m kit", description=__doc__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module in _available().items():
         cmd = sub.add_parser(name, help=module.HELP, description=module.HELP)
@@ -52,8 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args._run(args) or 0)
-    except (ValueError, FileNotFoundError, KeyError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except USER_ERRORS as err:
+        print(f"error: {one_line(err)}", file=sys.stderr)
         return 2
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from kit.paths import check_plain_id
+
 __all__ = ["CompetitionProfile", "PROFILES", "get_profile", "list_competitions"]
 
 _HUBMAP_PIXEL_SIZES = {  # µm per pixel (competitions.md §3.3)
@@ -56,13 +58,13 @@ class CompetitionProfile:
         pattern = {"train": self.train_image_pattern, "test": self.test_image_pattern}.get(split)
         if pattern is None:
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-        return Path(data_dir) / pattern.format(id=image_id)
+        return Path(data_dir) / pattern.format(id=check_plain_id(image_id, f"{self.slug} {split} image"))
 
     def mask_path(self, data_dir: str | Path, image_id: str) -> Path:
         """Path of the ground-truth mask image (competitions whose masks are files, i.e. NeoPolyp)."""
         if self.train_mask_pattern is None:
             raise ValueError(f"{self.slug} stores masks as RLE in {self.train_csv}, not as mask files")
-        return Path(data_dir) / self.train_mask_pattern.format(id=image_id)
+        return Path(data_dir) / self.train_mask_pattern.format(id=check_plain_id(image_id, f"{self.slug} mask"))
 
     def pixel_size(self, organ: str, data_source: str = "HPA") -> float:
         """µm per pixel of ``organ`` images from ``data_source`` ("HPA" or "Hubmap", any letter case)."""
@@ -130,6 +132,8 @@ def _read_csv(path: Path, required: tuple[str, ...], id_column: str) -> pd.DataF
     duplicated = table[id_column][table[id_column].duplicated()].unique().tolist()
     if duplicated:
         raise ValueError(f"{path}: {id_column!r} values must be unique; repeated: {duplicated[:5]}")
+    for line, value in enumerate(table[id_column], start=2):
+        check_plain_id(value, f"{path} line {line}")
     return table
 
 

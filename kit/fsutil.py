@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
-__all__ = ["atomic_path", "atomic_open", "atomic_write_text", "atomic_write_bytes"]
+__all__ = ["OUTPUT_MODE", "TEMP_MARK", "atomic_path", "atomic_open", "atomic_write_text", "atomic_write_bytes",
+           "remove_stale_temps"]
+
+OUTPUT_MODE = 0o644  #: every output file is world-readable
+TEMP_MARK = ".tmp"  #: temporary siblings are named ``.<target name>.<random>.tmp[<suffix>]``
+_TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)?$")  # mkstemp's 8 random characters
 
 
 @contextlib.contextmanager
@@ -20,7 +26,8 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + suffix, dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_MARK + suffix, dir=target.parent)
+    os.fchmod(fd, OUTPUT_MODE)  # mkstemp makes 0600 files; outputs are shared (Kaggle datasets, other users)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -51,3 +58,15 @@ def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``target`` atomically."""
     with atomic_open(target, "wb") as handle:
         handle.write(data)
+
+
+def remove_stale_temps(*folders: str | os.PathLike) -> list[Path]:
+    """Delete the temporary siblings :func:`atomic_path` left in ``folders`` when a process was killed (kill -9,
+    power cut); call it at the start of a run, before any writer of that folder starts. Returns what it removed."""
+    removed = []
+    for folder in map(Path, folders):
+        for path in folder.glob(f".*{TEMP_MARK}*") if folder.is_dir() else []:
+            if path.is_file() and _TEMP_NAME.match(path.name):
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed

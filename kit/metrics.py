@@ -17,7 +17,8 @@ from typing import Any, Hashable, Sequence
 import numpy as np
 import torch
 
-__all__ = ["SCORES", "confusion_counts", "scores_from_counts", "dice_score", "threshold", "SegmentationMeter"]
+__all__ = ["SCORES", "confusion_counts", "fraction_counts", "scores_from_counts", "dice_score", "threshold",
+           "labels_from_probs", "SegmentationMeter"]
 
 SCORES = ("dice", "iou", "precision", "recall", "f1")
 
@@ -113,15 +114,57 @@ def dice_score(pred: ArrayLike | Sequence[ArrayLike], target: ArrayLike | Sequen
     return float(scores_from_counts(counts)["dice"].mean())
 
 
-def threshold(probs: ArrayLike, value: float = 0.5) -> np.ndarray:
-    """Binary mask (uint8 0/1) of ``probs > value``; probabilities may be floats in [0, 1] or uint8 0-255
-    (then ``value`` is still given in [0, 1])."""
-    probs = _to_numpy(probs)
+def threshold(probs: ArrayLike, value: float = 0.5, max_value: float | None = None) -> np.ndarray:
+    """The kit's one threshold rule: binary mask (uint8 0/1) of ``probability > value``.
+
+    Probabilities are floats in [0, 1] or levels on the 0–255 scale: uint8 maps always, float maps when
+    ``max_value=255`` (upsampled uint8 maps). ``value`` is always given in [0, 1] and compared as
+    ``level > value * 255``, so a uint8 level of 128 is foreground at 0.5 and 127 is not. The trainer, the OOF
+    tables, the ensemble search, post-processing and the predictor all threshold through this function.
+    """
     if not 0 <= value <= 1:
         raise ValueError(f"threshold must lie in [0, 1]; got {value}")
-    if probs.dtype == np.uint8:
-        return (probs > value * 255).astype(np.uint8)
-    return (probs > value).astype(np.uint8)
+    probs = _to_numpy(probs)
+    levels = max_value == 255 or probs.dtype == np.uint8
+    return (probs > value * (255.0 if levels else 1.0)).view(np.uint8)
+
+
+def labels_from_probs(probs: ArrayLike, value: float = 0.5, max_value: float | None = None):
+    """Label map from C×… probabilities: one channel -> :func:`threshold` (0/1), several -> argmax class ids.
+
+    Returns a uint8 numpy array (torch inputs are copied to the CPU). ``max_value`` as in :func:`threshold`.
+    """
+    probs = _to_numpy(probs)
+    if probs.shape[0] == 1:
+        return threshold(probs[0], value, max_value)
+    return probs.argmax(axis=0).astype(np.uint8)
+
+
+def fraction_counts(labels: np.ndarray, fractions: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """TP, FP, FN per foreground class (F×3 float64) of a label map against target area fractions.
+
+    Args:
+        labels: h×w predicted class ids at the working resolution (binary: 0/1).
+        fractions: F×h×w share of each working pixel covered by foreground class k + 1 at full resolution, in
+            [0, 1] (uint8 maps are read as share × 255). At scale 1 they are plain 0/1 masks.
+        valid: optional h×w share of each working pixel that is not ``ignore_index`` (default: all valid).
+
+    A prediction constant over a working pixel covers its full-resolution pixels as a nearest-neighbour
+    upsample would, so these counts are the full-resolution counts divided by the pixels per working pixel.
+    """
+    fractions = np.asarray(fractions)
+    fractions = fractions.astype(np.float64) / 255 if fractions.dtype == np.uint8 else fractions.astype(np.float64)
+    weight = np.ones(labels.shape, np.float64) if valid is None else np.asarray(valid, np.float64)
+    if valid is not None and np.asarray(valid).dtype == np.uint8:
+        weight = weight / 255
+    out = np.zeros((fractions.shape[0], 3), np.float64)
+    for k in range(fractions.shape[0]):
+        pred = labels == k + 1
+        truth = fractions[k]
+        out[k, 0] = float((truth * pred).sum())
+        out[k, 1] = float((np.clip(weight - truth, 0, None) * pred).sum())
+        out[k, 2] = float((truth * ~pred).sum())
+    return out
 
 
 class SegmentationMeter:

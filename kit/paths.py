@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 __all__ = ["kaggle_input_root", "working_root", "on_kaggle", "find_competition_data", "find_dataset", "find_file",
-           "find_marked_folders", "find_step_output", "find_training_inputs"]
+           "find_marked_folders", "find_step_output", "find_training_inputs", "check_plain_id", "path_inside"]
 
 
 def kaggle_input_root() -> Path:
@@ -104,3 +104,27 @@ def find_training_inputs(competition: str, tiles_dir: str | Path | None,
     tiles = str(find_step_output(tiles_dir, "tiling.json")) if tiles_dir else None
     data = str(find_competition_data(competition, data_dir)) if data_dir or tiles is None else None
     return tiles, data
+
+
+def check_plain_id(image_id: str, where: str) -> str:
+    """``image_id`` when it is a plain file-name part (no folder separator, not ``.``/``..``, no NUL); else a
+    ValueError naming ``where`` (the file and row it came from): an id from a table must not point elsewhere."""
+    text = str(image_id)
+    if not text or text in (".", "..") or any(c in text for c in ("/", "\\", "\0")):
+        raise ValueError(f"{where}: id {text!r} is not a plain file name (no '/', '\\', '..'): it would name a "
+                         f"file outside the image folder")
+    return text
+
+
+def path_inside(root: str | Path, relative: str | Path, what: str) -> Path:
+    """``root / relative`` when ``relative`` is relative and, links resolved, stays inside ``root``; else a
+    ValueError naming ``what`` (e.g. "ensemble.json model 'a' checkpoint"): paths read from a file stay in its
+    folder."""
+    relative = Path(relative)
+    if relative.is_absolute() or ".." in relative.parts:
+        raise ValueError(f"{what} {str(relative)!r} must be a path relative to {root} without '..'")
+    path = Path(root) / relative
+    base = Path(root).resolve()
+    if path.resolve() != base and base not in path.resolve().parents:
+        raise ValueError(f"{what} {str(relative)!r} resolves to {path.resolve()}, outside {base}")
+    return path

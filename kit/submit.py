@@ -17,6 +17,7 @@ import pandas as pd
 
 from kit.competitions import CompetitionProfile, get_profile
 from kit.fsutil import atomic_path
+from kit.paths import check_plain_id
 from kit.rle import encode, runs_from_rle
 
 __all__ = [
@@ -153,7 +154,8 @@ def sample_image_ids(
     """The image ids sample_submission.csv asks for, in order of their first row, each once."""
     profile = _profile(profile)
     ids = [image_id_of(profile, row_id) for row_id in read_sample_ids(profile, sample_submission)]
-    return list(dict.fromkeys(ids))
+    name = sample_submission if not isinstance(sample_submission, pd.DataFrame) else "the sample submission"
+    return [check_plain_id(i, str(name)) for i in dict.fromkeys(ids)]
 
 
 def validate_submission(

@@ -85,7 +85,8 @@ def plot_kept_counts(counts: pd.DataFrame, title: str = "tiles kept / dropped by
 
 
 def plot_history(log: pd.DataFrame | str, title: str = ""):
-    """Training curves from a ``log.csv`` (or its table): train/val loss, val Dice/IoU, and the learning rate."""
+    """Training curves from a ``log.csv`` (or its table): train/val loss, val Dice (per class too) / IoU, and the
+    learning rate. Epochs without validation (``val_every``) are NaN and skipped."""
     import matplotlib.pyplot as plt
 
     log = pd.read_csv(log) if not isinstance(log, pd.DataFrame) else log
@@ -94,19 +95,28 @@ def plot_history(log: pd.DataFrame | str, title: str = ""):
         raise ValueError(f"training log lacks columns {missing}; it has {list(log.columns)}")
     if log.empty:
         raise ValueError("training log has no epochs yet")
+    val = log.dropna(subset=["val_dice"])  # epochs that were validated (val_every)
+    if val.empty:
+        raise ValueError("training log has no validated epoch yet")
+    whole = "val_images" in val.columns and val["val_images"].max() > 0
     fig, (ax_loss, ax_dice, ax_lr) = plt.subplots(1, 3, figsize=(13, 3.4))
     ax_loss.plot(log["epoch"], log["train_loss"], "o-", ms=3, label="train")
-    ax_loss.plot(log["epoch"], log["val_loss"], "o-", ms=3, label="validation")
+    ax_loss.plot(val["epoch"], val["val_loss"], "o-", ms=3, label="validation")
     ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
     ax_loss.legend()
-    ax_dice.plot(log["epoch"], log["val_dice"], "o-", ms=3, color="tab:green", label="Dice")
-    if "val_iou" in log.columns:
-        ax_dice.plot(log["epoch"], log["val_iou"], "o-", ms=3, color="tab:olive", label="IoU")
-    best = log["val_dice"].idxmax()
-    ax_dice.axhline(log["val_dice"][best], color="grey", lw=0.8, ls="--")
-    ax_dice.set(xlabel="epoch", ylim=(0, 1), title=f"validation (best Dice {log['val_dice'][best]:.3f}, "
-                f"epoch {int(log['epoch'][best])})")
-    ax_dice.legend(loc="lower right")
+    ax_dice.plot(val["epoch"], val["val_dice"], "o-", ms=3, color="tab:green",
+                 label="Dice (whole images)" if whole else "Dice (tiles)")
+    for column in (c for c in val.columns if c.startswith("val_dice_")):  # per class, beside the mean
+        ax_dice.plot(val["epoch"], val[column], ".--", ms=3, lw=1, label=f"Dice {column[len('val_dice_'):]}")
+    if "val_iou" in val.columns:
+        ax_dice.plot(val["epoch"], val["val_iou"], "o-", ms=3, color="tab:olive", label="IoU")
+    if whole and "val_tile_dice" in val.columns:
+        ax_dice.plot(val["epoch"], val["val_tile_dice"], ":", color="grey", label="tile Dice")
+    best = val["val_dice"].idxmax()
+    ax_dice.axhline(val["val_dice"][best], color="grey", lw=0.8, ls="--")
+    ax_dice.set(xlabel="epoch", ylim=(0, 1), title=f"validation (best Dice {val['val_dice'][best]:.3f}, "
+                f"epoch {int(val['epoch'][best])})")
+    ax_dice.legend(loc="lower right", fontsize="small")
     if "lr" in log.columns:
         ax_lr.plot(log["epoch"], log["lr"], color="tab:purple")
         ax_lr.set_yscale("log")

@@ -13,7 +13,9 @@ from infer_helpers import HUBMAP22, tiny_checkpoint
 from kit.infer.assemble import (build_ensemble, describe_runs, family_of, find_runs, model_input_for, pool_oof,
                                 read_run)
 from kit.infer.ensemble import EnsembleConfig
+from kit.models.checkpoint import load_checkpoint
 from kit.train import TrainConfig
+from kit.train.oof import OofImage, write_oof
 
 TILING = {"competition": HUBMAP22, "split": "train", "sz": 64, "reduce": 2.0, "pixel_size": None, "stride": None}
 STATS = {"mean": [0.8, 0.7, 0.75], "std": [0.1, 0.2, 0.15]}
@@ -47,8 +49,8 @@ def test_families_ignore_fold_and_seed():
 
 def table(ids, probs, groups=None):
     probs = np.asarray(probs, np.uint8).reshape(len(ids), 1, 1, 2)
-    return {"ids": np.asarray(ids), "probs": probs, "targets": (probs[:, 0] > 100).astype(np.uint8),
-            "groups": np.asarray(groups or [""] * len(ids))}
+    groups = groups or [""] * len(ids)
+    return [OofImage(i, p, ((p > 100) * 255).astype(np.uint8), g) for i, p, g in zip(ids, probs, groups)]
 
 
 def test_pool_oof_joins_folds_averages_seeds_and_aligns_families():
@@ -56,10 +58,11 @@ def test_pool_oof_joins_folds_averages_seeds_and_aligns_families():
     fold1 = table(["c"], [[200, 200]])
     seed1 = table(["c"], [[100, 0]])  # same id as fold1, same family: averaged
     other = table(["d", "c", "a"], [[1, 1], [2, 2], [3, 3]])
-    order, runs, targets, ids, _ = pool_oof([fold0, fold1, seed1, other], ["A", "A", "A", "B"])
-    assert order == ["A", "B"] and ids.tolist() == ["a", "c"]  # b has no B prediction, d no A prediction
-    assert runs[0][:, 0, 0].tolist() == [[200, 0], [150, 100]] and runs[1][:, 0, 0].tolist() == [[3, 3], [2, 2]]
-    assert targets.shape == (2, 1, 2)
+    order, runs, images = pool_oof([fold0, fold1, seed1, other], ["A", "A", "A", "B"])
+    assert order == ["A", "B"] and [im.id for im in images] == ["a", "c"]  # b lacks a B map, d an A map
+    assert [r[0, 0].tolist() for r in runs[0]] == [[200, 0], [150, 100]]
+    assert [r[0, 0].tolist() for r in runs[1]] == [[3, 3], [2, 2]]
+    assert images[0].targets.shape == (1, 1, 2)
     with pytest.raises(ValueError, match="share no image id"):
         pool_oof([table(["a"], [[1, 1]]), table(["z"], [[1, 1]])], ["A", "B"])
 
@@ -81,9 +84,10 @@ def make_run(root, name, probs, targets, ids, organs, tiles="tiles", **recipe):
                          model_kwargs={}, image_size=(64, 64), **recipe)
     run.mkdir(parents=True)
     config.save(run / "config.json")
-    state = torch.load(tiny_checkpoint(run / "weights.pt"), weights_only=False)
+    state = load_checkpoint(tiny_checkpoint(run / "weights.pt"))
     torch.save({**state, "optimizer": {"state": {}, "big": torch.zeros(1000)}}, run / "best.pt")
-    np.savez(run / "oof.npz", probs=probs, targets=targets, ids=np.asarray(ids), groups=np.asarray(organs))
+    write_oof(run / "oof.npz", [OofImage(i, p, (t[None] * 255).astype(np.uint8), g)
+                                for i, p, t, g in zip(ids, probs, targets, organs)])
     (run / "log.csv").write_text("epoch,lr,train_loss,val_loss,val_dice,val_iou,seconds\n1,0.1,1,1,0.25,0.2,1\n")
     return run
 
@@ -116,7 +120,7 @@ def test_build_round_trip_weights_thresholds_and_a_self_contained_folder(two_fam
     assert build.runs["family_oof_dice"].tolist()[1] == build.runs["family_oof_dice"].tolist()[2] < 1.0
     assert set(build.curves["group"]) == {"all", "kidney", "lung"} and build.curves["dice"].max() == 1.0
     assert EnsembleConfig.load(root / "out" / "ensemble.json").to_dict() == config.to_dict()
-    assert "optimizer" not in torch.load(root / "out" / "models" / "a.pt", weights_only=False)  # slim copy
+    assert "optimizer" not in load_checkpoint(root / "out" / "models" / "a.pt")  # slim copy
     moved = shutil.move(root / "out", root / "elsewhere")  # the folder is self-contained
     predictor = EnsembleConfig.load(root / "elsewhere" / "ensemble.json").build_predictor(root=moved, device="cpu")
     image = np.random.default_rng(0).integers(0, 256, (40, 56, 3), dtype=np.uint8)

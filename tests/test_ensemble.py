@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from kit.infer.ensemble import EnsembleConfig, EnsembleModel, dice_by_threshold, load_oof, search_ensemble
+from kit.train.oof import OofImage, write_oof
 from kit.infer.postprocess import apply_threshold, resolve_threshold
 from kit.infer.predictor import Member, ModelInput, Predictor
 
@@ -99,8 +100,10 @@ def test_multiclass_weights():
 
 def test_search_rejects_mismatched_inputs():
     runs, targets = constructed_case()
-    with pytest.raises(ValueError, match="run 1 has shape"):
+    with pytest.raises(ValueError, match="run 1 has 3 images"):
         search_ensemble([runs[0], runs[1][:3]], targets)
+    with pytest.raises(ValueError, match="run 1 image 0 has shape"):
+        search_ensemble([runs[0], runs[1][:, :, :2]], targets)
     with pytest.raises(ValueError, match="groups has 2 keys"):
         search_ensemble(runs, targets, groups=["a", "b"])
     with pytest.raises(ValueError, match="method"):
@@ -109,20 +112,41 @@ def test_search_rejects_mismatched_inputs():
 
 def test_load_oof_aligns_runs_on_ids(tmp_path):
     rng = np.random.default_rng(2)
-    targets = rng.integers(0, 2, (4, 5, 5)).astype(np.uint8)
+    targets = rng.integers(0, 2, (4, 1, 5, 5)).astype(np.uint8) * 255
     probs = rng.integers(0, 256, (4, 1, 5, 5)).astype(np.uint8)
-    ids = np.array(["a", "b", "c", "d"])
-    np.savez(tmp_path / "r1.npz", probs=probs, targets=targets, ids=ids, groups=np.array(["k", "k", "l", "l"]))
+    ids, groups = ["a", "b", "c", "d"], ["k", "k", "l", "l"]
+    write_oof(tmp_path / "r1.npz", [OofImage(i, p, t, g) for i, p, t, g in zip(ids, probs, targets, groups)])
     order = [3, 1, 0]  # a different order and image "c" missing
-    np.savez(tmp_path / "r2.npz", probs=probs[order], targets=targets[order], ids=ids[order])
-    runs, got_targets, got_ids, groups = load_oof([tmp_path / "r1.npz", tmp_path / "r2.npz"])
-    assert got_ids.tolist() == ["a", "b", "d"] and groups.tolist() == ["k", "k", "l"]
+    write_oof(tmp_path / "r2.npz", [OofImage(ids[k], probs[k], targets[k]) for k in order])
+    runs, got_targets, got_ids, got_groups = load_oof([tmp_path / "r1.npz", tmp_path / "r2.npz"])
+    assert got_ids.tolist() == ["a", "b", "d"] and got_groups.tolist() == ["k", "k", "l"]
     assert np.array_equal(runs[0], runs[1]) and np.array_equal(got_targets, targets[[0, 1, 3]])
-    np.savez(tmp_path / "r3.npz", probs=probs, targets=1 - targets, ids=ids)
+    write_oof(tmp_path / "r3.npz", [OofImage(i, p, 255 - t) for i, p, t in zip(ids, probs, targets)])
     with pytest.raises(ValueError, match="disagree on the targets"):
         load_oof([tmp_path / "r1.npz", tmp_path / "r3.npz"])
     with pytest.raises(FileNotFoundError, match="nope.npz"):
         load_oof([tmp_path / "nope.npz"])
+    np.savez(tmp_path / "old.npz", probs=probs, targets=targets[:, 0], ids=np.asarray(ids))
+    with pytest.raises(ValueError, match="older kit"):
+        load_oof([tmp_path / "old.npz"])
+
+
+def test_search_on_whole_images_of_different_sizes_uses_area_shares():
+    """Lists of whole images of any sizes; the shares of a coarse map score like the full-resolution masks."""
+    full = [np.zeros((8, 8), np.uint8), np.zeros((4, 6), np.uint8)]
+    full[0][:4, :6] = 1
+    full[1][2:, :3] = 1
+    probs = [np.where(m[None] == 1, 200, 10).astype(np.uint8) for m in full]
+    result = search_ensemble([probs], [m[None] * 255 for m in full])
+    assert result.score == pytest.approx(1.0) and 10 / 255 < result.threshold < 200 / 255
+    coarse = np.zeros((1, 4, 4), np.uint8)  # image 0 at half resolution: a 2×3 block of whole working pixels
+    coarse[0, :2, :3] = 200
+    shares = np.zeros((1, 4, 4), np.uint8)
+    shares[0, :2, :3] = 255
+    assert search_ensemble([[coarse]], [shares]).score == pytest.approx(1.0)
+    half = shares.copy()
+    half[0, :2, 2] = 128  # the third column is half covered at full resolution: Dice 2·10 / (12 + 10)
+    assert search_ensemble([[coarse]], [half]).score == pytest.approx(2 * (4 + 2 * 128 / 255) / (6 + 4 + 2 * 128 / 255))
 
 
 def make_config(**changes) -> EnsembleConfig:

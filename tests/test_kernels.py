@@ -288,7 +288,7 @@ def test_models_dataset_packs_slim_checkpoints_named_by_ensemble_json(tmp_path):
     import torch
 
     from kit.infer.ensemble import EnsembleConfig, EnsembleModel
-    from kit.train.checkpoint import load_checkpoint, save_checkpoint
+    from kit.models.checkpoint import load_checkpoint, save_checkpoint
 
     run = tmp_path / "runs" / "unet"
     spec = {"name": "unet", "num_classes": 1, "kwargs": {}}

@@ -8,13 +8,13 @@ import nbformat
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
+from kit.models.checkpoint import load_checkpoint
 from kit.notebooks import notebook_path, run_notebook
 from kit.results import read_runs
 from kit.sample import make_sample
 from kit.tiling import TileSettings, tile_dataset
-from kit.train import oof_scores
+from kit.train import oof_scores, read_oof
 
 ORGANS = "hubmap-organ-segmentation"
 #: the knobs notebooks/README and `make demo` rely on (interfaces.md)
@@ -47,21 +47,23 @@ def test_notebook_trains_in_smoke_mode_and_writes_the_run_folder(tmp_path, monke
     run_dir = tmp_path / "runs" / "smoke"
     output, _ = run_notebook("01_training", tmp_path / "out", {  # TILES_DIR stays "tiles": not in the cwd
         "COMPETITION": ORGANS, "SMOKE": True, "SEED": 1, "RUN_DIR": str(run_dir), "N_SHOW": 2, "NOTES": "smoke test",
+        "DATA_DIR": str(tmp_path / "data"),  # the tiles' source images: validation on whole images
     })
     for name in ("best.pt", "last.pt", "log.csv", "oof.npz", "config.json"):
         assert (run_dir / name).is_file(), name
     log = pd.read_csv(run_dir / "log.csv")
     assert list(log["epoch"]) == [1, 2]
-    assert np.isfinite(log[["train_loss", "val_loss", "val_dice"]].to_numpy()).all()
-    best = torch.load(run_dir / "best.pt", map_location="cpu", weights_only=False)
+    assert np.isfinite(log[["train_loss", "val_loss", "val_dice", "val_tile_dice"]].to_numpy()).all()
+    best = load_checkpoint(run_dir / "best.pt")
     assert best["model_spec"]["name"] == "unet" and best["epoch"] == int(log["val_dice"].idxmax()) + 1
     config = json.loads((run_dir / "config.json").read_text())
     assert config["image_size"] == [64, 64] and config["tiles_dir"] == str(tiles)
-    oof = np.load(run_dir / "oof.npz")
-    assert oof["probs"].shape[1:] == (1, 64, 64) and oof["probs"].dtype == np.uint8
-    assert set(oof["groups"]) <= {"kidney", "prostate", "largeintestine", "spleen", "lung"}
-    # OOF scores (uint8 probabilities of best.pt) agree with the best validation Dice of the log
-    assert oof_scores(run_dir).loc["all", "dice"] == pytest.approx(log["val_dice"].max(), abs=0.02)
+    images = read_oof(run_dir)  # the held-out whole images (0.4 µm/px) at the tiles' 0.8 µm/px: half size
+    assert (log["val_images"] == len(images)).all() and len(images) >= 1
+    assert all(im.scale == 2.0 and im.probs.shape[1:] == tuple(-(-s // 2) for s in im.shape) for im in images)
+    assert {im.group for im in images} <= {"kidney", "prostate", "largeintestine", "spleen", "lung"}
+    # OOF scores (uint8 probabilities of best.pt) are the best validation Dice of the log
+    assert oof_scores(run_dir).loc["all", "dice"] == pytest.approx(log["val_dice"].max(), abs=1e-6)
     runs = read_runs(tmp_path / "runs" / "runs.csv")
     assert list(runs["run"]) == ["smoke"] and runs["notes"][0] == "smoke test"
     executed = nbformat.read(output, as_version=4)

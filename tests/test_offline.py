@@ -121,7 +121,7 @@ def tiny_checkpoint(path: Path) -> None:
     import torch
 
     from kit.train.builders import build_model_from_spec
-    from kit.train.checkpoint import save_checkpoint
+    from kit.models.checkpoint import save_checkpoint
 
     spec = {"name": "unet", "num_classes": 1,
             "kwargs": {"encoder_name": "tu-mobilenetv3_small_050", "decoder_channels": (32, 16, 8, 8, 8)}}

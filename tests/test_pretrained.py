@@ -89,7 +89,7 @@ def test_training_starts_from_the_attached_weights_dataset_and_its_checkpoint_pr
     shutil.rmtree(built)
     from kit.infer.ensemble import EnsembleConfig, EnsembleModel
     from kit.infer.predictor import ModelInput
-    from kit.train.checkpoint import load_checkpoint
+    from kit.models.checkpoint import load_checkpoint
 
     best = Path(config.out_dir) / "best.pt"
     ensemble = EnsembleConfig("hubmap-organ-segmentation", [EnsembleModel("pre", str(best), input=ModelInput(
@@ -172,7 +172,7 @@ def test_manifest_files_are_checked_and_stay_inside_their_folder(tmp_path, kaggl
     manifest = json.loads((folder / MANIFEST_FILE).read_text())
     manifest["weights"][0]["file"] = "../outside.safetensors"
     (folder / MANIFEST_FILE).write_text(json.dumps(manifest))
-    with pytest.raises(ValueError, match="weights\\[0\\] file '../outside.safetensors' must be"):
+    with pytest.raises(ValueError, match="weights\\[0\\] file '../outside.safetensors' must be a path relative"):
         resolve_encoder_weights("imagenet", ENCODER)
     with pytest.raises(FileNotFoundError, match="no weights for resnet18 imagenet; looked for resnet18.imagenet.pth"):
         build_weights_dataset(tmp_path / "w2", "someuser", ["resnet18"], from_dir=tmp_path / "src")

@@ -11,9 +11,9 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from kit.models.checkpoint import load_checkpoint
 from kit.results import append_run, results_table
-from kit.train import TrainConfig, Trainer, learning_rate
-from kit.train.checkpoint import load_checkpoint
+from kit.train import TrainConfig, Trainer, learning_rate, read_oof
 
 
 class BlobDataset(Dataset):
@@ -49,7 +49,7 @@ def tiny_model(seed: int = 0) -> nn.Module:
 
 def config(tmp_path, name: str, **changes) -> TrainConfig:
     values = dict(out_dir=str(tmp_path / name), tiles_dir=str(tmp_path), epochs=2, batch_size=4, max_lr=1e-2,
-                  min_lr=1e-5, loss="bce", channels_last=False, seed=3)
+                  min_lr=1e-5, loss="bce", channels_last=False, seed=3, validation="tiles")
     values.update(changes)
     return TrainConfig(**values)
 
@@ -154,10 +154,11 @@ def test_continue_training_from_a_checkpoint_with_a_new_recipe(tmp_path):
 def test_oof_file_holds_probabilities_targets_and_ids(tmp_path):
     trainer = make_trainer(config(tmp_path, "run"))
     trainer.fit()
-    oof = np.load(trainer.save_oof())
-    assert oof["probs"].shape == (6, 1, 16, 16) and oof["probs"].dtype == np.uint8
-    assert oof["targets"].shape == (6, 16, 16)
-    assert list(oof["ids"]) == [f"t{i}" for i in range(6)]
+    images = read_oof(trainer.save_oof())
+    assert [im.id for im in images] == [f"t{i}" for i in range(6)]
+    assert all(im.probs.shape == (1, 16, 16) and im.probs.dtype == np.uint8 for im in images)
+    truth = BlobDataset(n=6, seed=1).masks
+    assert all(np.array_equal(im.targets[0], truth[i] * 255) for i, im in enumerate(images))
 
 
 def test_config_rejects_unknown_keys_and_options(tmp_path):
@@ -180,7 +181,7 @@ def test_runs_log_appends_and_prints_a_markdown_table(tmp_path):
     table = results_table(runs, sort_by="val_dice").splitlines()
     assert table[0].startswith("Architecture | Encoder | Loss")
     assert len(table) == 4
-    assert table[2] == "pranet | - | ce | 480x640 | light | 4 | 0.900 | 0.820 | rerun"
+    assert table[2] == "pranet | - | ce | 480x640 | light | 4 | 0.900 | - | 0.820 | rerun"
     assert table[3].startswith("unet | resnet34 | 0.4*ce+0.6*dice | 512x512")
     with pytest.raises(KeyError, match="unknown result columns \\['dice'\\]"):
         append_run(runs, {"dice": 1})

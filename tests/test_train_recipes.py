@@ -13,9 +13,10 @@ from torch import nn
 
 from kit.__main__ import main
 from kit.augment import ColorTransfer, StainJitter
+from kit.models.checkpoint import load_checkpoint
 from kit.sample import make_sample
 from kit.tiling import TileSettings, tile_dataset
-from kit.train import TrainConfig, Trainer, run_training
+from kit.train import TrainConfig, Trainer, read_oof, run_training
 from kit.train.builders import build_datasets
 from kit.train.config import parse_size
 from kit.train.trainer import _amp_dtype
@@ -150,8 +151,12 @@ def test_cli_trains_neopolyp_full_images_with_random_crops_and_prints_results(tm
     assert code == 0
     saved = json.loads((out / "config.json").read_text())
     assert saved["image_size"] == [64, 96] and saved["resize_mode"] == "crop" and saved["fold_stratify"] == "organ"
-    oof = np.load(out / "oof.npz")
-    assert oof["probs"].shape[1:] == (3, 64, 96) and set(np.unique(oof["targets"])) <= {0, 1, 2}
+    images = read_oof(out)  # whole held-out images at their own size (crop mode predicts at the native scale)
+    assert images and all(im.probs.shape[0] == 3 and im.targets.shape[0] == 2 and im.probs.shape[1:] == im.shape
+                          for im in images)
+    log = pd.read_csv(out / "log.csv")
+    assert {"val_dice_neoplastic", "val_dice_non-neoplastic", "val_tile_dice"} <= set(log.columns)
+    assert log["val_images"].iloc[-1] == len(images)
     capsys.readouterr()
     assert main(["results", "--runs", str(tmp_path / "runs" / "runs.csv")]) == 0
     table = capsys.readouterr().out.splitlines()
@@ -163,7 +168,7 @@ def test_two_process_ddp_run_on_cpu_writes_one_run_folder(organ_tiles, tmp_path)
     cfg = TrainConfig(out_dir=str(tmp_path / "runs" / "ddp"), tiles_dir=str(organ_tiles / "tiles"), seed=4).smoke()
     summary = run_training(cfg, world_size=2)  # spawned gloo workers, as a notebook cell would launch them
     assert summary["epochs"] == 2
-    state = torch.load(tmp_path / "runs" / "ddp" / "last.pt", map_location="cpu", weights_only=False)
+    state = load_checkpoint(tmp_path / "runs" / "ddp" / "last.pt")
     assert state["epoch"] == 2 and state["step"] == 2 * 2  # max 2 steps per epoch on each rank
     assert not any(k.startswith("module.") for k in state["model"])  # saved unwrapped: inference loads it as is
     assert list(pd.read_csv(tmp_path / "runs" / "ddp" / "log.csv")["epoch"]) == [1, 2]
@@ -206,8 +211,8 @@ def test_deep_supervision_trains_every_output_and_validates_the_main_one(tmp_pat
                       train_data=BlobDataset(), val_data=BlobDataset(n=6, seed=1))
     trainer.fit()
     assert not torch.equal(model.side.weight, side_before)  # the half-size side map got gradients
-    oof = np.load(trainer.save_oof())
-    assert oof["probs"].shape == (6, 1, 16, 16)
+    images = read_oof(trainer.save_oof())
+    assert len(images) == 6 and images[0].probs.shape == (1, 16, 16)
 
 
 class ClassBlobs(torch.utils.data.Dataset):

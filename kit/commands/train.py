@@ -25,7 +25,8 @@ _FLAGS = {  # flag -> (TrainConfig field, type)
     "--n-folds": ("n_folds", int), "--amp": ("amp", str), "--workers": ("num_workers", int),
     "--init-from": ("init_from", str), "--seed": ("seed", int), "--notes": ("notes", str),
     "--early-stopping": ("early_stopping", int), "--grad-accum": ("grad_accum", int),
-    "--clip-grad": ("clip_grad", float),
+    "--clip-grad": ("clip_grad", float), "--validation": ("validation", str), "--val-every": ("val_every", int),
+    "--val-max-windows": ("val_max_windows", int),
 }
 
 _HELP = {
@@ -37,6 +38,9 @@ _HELP = {
     "--encoder-weights": "imagenet (default where the encoder has such weights; else none), another smp or timm "
                          "tag, a weights file, or none (from scratch); tags come from a weights folder "
                          "($KIT_WEIGHTS, attached weights dataset), else the library's download if allowed",
+    "--validation": "images (whole held-out images, competition metric; needs --data for tiles), tiles, or auto",
+    "--val-every": "validate every N epochs (and at the last); the epochs between log NaN",
+    "--val-max-windows": "cap on the forward passes of one validation (a fixed subset of the held-out images)",
 }
 
 

@@ -15,6 +15,7 @@ folder is a self-contained models dataset.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,10 +31,10 @@ from kit.infer.ensemble import EnsembleConfig, EnsembleModel, SearchResult, dice
 from kit.infer.predictor import ModelInput
 from kit.paths import find_step_output, kaggle_input_root
 from kit.train.config import parse_size
-from kit.train.oof import read_oof
+from kit.train.oof import OofImage, read_oof
 
-__all__ = ["RunFolder", "EnsembleBuild", "find_runs", "describe_runs", "read_run", "model_input_for", "family_of",
-           "pool_oof", "threshold_curves", "ensemble_config", "build_ensemble"]
+__all__ = ["RunFolder", "EnsembleBuild", "find_runs", "describe_runs", "read_tiles", "read_run", "model_input_for",
+           "family_of", "pool_oof", "submission_path_score", "threshold_curves", "ensemble_config", "build_ensemble"]
 
 #: recipe fields that do not change what a model is (runs differing only here form one family)
 FAMILY_IGNORES = ("out_dir", "fold", "seed", "notes", "init_from", "wandb", "num_workers", "max_steps_per_epoch")
@@ -132,6 +133,15 @@ def _source_pixel_size(folder: Path, competition: str | None) -> float | None:
     return sizes.pop() if len(sizes) == 1 else None
 
 
+def read_tiles(folder: str | Path) -> tuple[dict[str, Any], dict[str, Any] | None, float | None]:
+    """(``tiling.json``, ``stats.json`` or None, µm/px of the tiled images or None) of a tiles folder."""
+    folder = Path(folder)
+    stats_path = folder / "stats.json"
+    tiling = _json(folder / "tiling.json")
+    return (tiling, _json(stats_path) if stats_path.is_file() else None,
+            _source_pixel_size(folder, tiling.get("competition")))
+
+
 def read_run(run_dir: str | Path, tiles_dir: str | Path | None = None) -> RunFolder:
     """Read ``config.json`` of a run folder and, if it trained on tiles, ``tiling.json``/``stats.json`` of them
     (and the pixel size of the tiled images, from ``index.csv`` and the competition profile)."""
@@ -140,11 +150,7 @@ def read_run(run_dir: str | Path, tiles_dir: str | Path | None = None) -> RunFol
     named = tiles_dir or config.get("tiles_dir")
     if named is None:
         return RunFolder(run_dir, run_dir.name, config)
-    folder = _tiles_folder(run_dir, str(named))
-    stats_path = folder / "stats.json"
-    tiling = _json(folder / "tiling.json")
-    return RunFolder(run_dir, run_dir.name, config, tiling, _json(stats_path) if stats_path.is_file() else None,
-                     _source_pixel_size(folder, tiling.get("competition")))
+    return RunFolder(run_dir, run_dir.name, config, *read_tiles(_tiles_folder(run_dir, str(named))))
 
 
 def model_input_for(
@@ -191,60 +197,83 @@ def family_of(config: dict[str, Any]) -> str:
     return json.dumps({k: v for k, v in sorted(config.items()) if k not in FAMILY_IGNORES}, sort_keys=True)
 
 
-def _pool_family(tables: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """One family's OOF: folds concatenated, runs sharing an id averaged (uint8), sorted by id."""
-    ids = np.concatenate([t["ids"] for t in tables])
-    unique, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
-    probs = np.concatenate([t["probs"] for t in tables])
-    if len(unique) < len(ids):
-        sums = np.zeros((len(unique), *probs.shape[1:]), np.float32)
-        np.add.at(sums, inverse, probs.astype(np.float32))
-        probs = np.rint(sums / np.bincount(inverse)[:, None, None, None]).astype(np.uint8)
-    else:
-        probs = probs[first]
-    return {"probs": probs, "ids": unique, "targets": np.concatenate([t["targets"] for t in tables])[first],
-            "groups": np.concatenate([t["groups"] for t in tables])[first]}
-
-
 def _resized(probs: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A C×h×w uint8 map resized (bilinear) to ``shape``."""
     if probs.shape[-2:] == tuple(shape):
         return probs
-    x = F.interpolate(torch.from_numpy(probs).float(), size=tuple(shape), mode="bilinear", align_corners=False)
-    return x.round().clamp(0, 255).to(torch.uint8).numpy()
+    x = F.interpolate(torch.from_numpy(probs[None]).float(), size=tuple(shape), mode="bilinear", align_corners=False)
+    return x[0].round().clamp(0, 255).to(torch.uint8).numpy()
 
 
-def pool_oof(tables: Sequence[dict[str, np.ndarray]], families: Sequence[str]):
-    """(family order, one OOF map per family, targets, ids, groups), families aligned on their common ids.
+def _pool_family(parts: Sequence[Sequence[OofImage]]) -> dict[str, OofImage]:
+    """One family's OOF by image id: folds joined, runs sharing an id (seeds) averaged (uint8)."""
+    by_id: dict[str, list[OofImage]] = {}
+    for images in parts:
+        for image in images:
+            by_id.setdefault(image.id, []).append(image)
+    pooled = {}
+    for image_id, same in sorted(by_id.items()):
+        probs = same[0].probs
+        if len(same) > 1:
+            shape = probs.shape[1:]
+            mean = np.mean([_resized(im.probs, shape).astype(np.float32) for im in same], axis=0)
+            probs = np.rint(mean).astype(np.uint8)
+        pooled[image_id] = dataclasses.replace(same[0], probs=probs)
+    return pooled
 
-    Maps of a family trained at another size are resized (bilinear) to the first family's targets.
+
+def pool_oof(tables: Sequence[Sequence[OofImage]], families: Sequence[str]):
+    """(family order, per family its OOF maps, the images they describe), families aligned on their common ids.
+
+    ``tables``: one run's OOF images each (:func:`kit.train.oof.read_oof`). The images (targets, groups, scale)
+    are the first family's; maps of a family predicted at another working size are resized (bilinear) to them.
     """
     order = list(dict.fromkeys(families))
     pooled = [_pool_family([t for t, f in zip(tables, families) if f == fam]) for fam in order]
-    common = sorted(set.intersection(*(set(p["ids"]) for p in pooled)))
+    common = sorted(set.intersection(*(set(p) for p in pooled)))
     if not common:
-        raise ValueError("the runs' OOF predictions share no image id: families trained on different tiles or "
+        raise ValueError("the runs' OOF predictions share no image id: families trained on different images or "
                          "folds cannot be weighted on OOF (give them the same validation fold)")
-    picks = [np.searchsorted(p["ids"], common) for p in pooled]
-    targets, groups = pooled[0]["targets"][picks[0]], pooled[0]["groups"][picks[0]]
-    runs = [_resized(p["probs"][k], targets.shape[-2:]) for p, k in zip(pooled, picks)]
-    return order, runs, targets, np.asarray(common), groups
+    images = [pooled[0][i] for i in common]
+    runs = [[_resized(p[i].probs, im.probs.shape[1:]) for i, im in zip(common, images)] for p in pooled]
+    return order, runs, images
 
 
-def threshold_curves(runs: Sequence[np.ndarray], weights: Sequence[float], targets: np.ndarray,
-                     groups: np.ndarray | None = None) -> pd.DataFrame:
+def threshold_curves(runs: Sequence[Sequence[np.ndarray]], weights: Sequence[float], images: Sequence[OofImage],
+                     per_group: bool = True) -> pd.DataFrame:
     """Mean per-image Dice of the weighted blend at every threshold, over all images and per group (binary)."""
-    if runs[0].shape[1] != 1:
+    if runs[0][0].shape[0] != 1:
         return pd.DataFrame(columns=["threshold", "group", "dice"])
     total = float(sum(weights))
-    blend = sum((w / total) * r[:, 0].astype(np.float32) / 255 for w, r in zip(weights, runs))
-    table = dice_by_threshold(blend, targets)
+    blend = [sum((w / total) * run[k][0].astype(np.float32) / 255 for w, run in zip(weights, runs))
+             for k in range(len(images))]
+    table = dice_by_threshold(blend, [im.targets[0] for im in images], [im.valid for im in images])
     levels = (np.arange(table.shape[1]) + 0.5) / 255
     frames = [pd.DataFrame({"threshold": levels, "group": "all", "dice": table.mean(axis=0)})]
-    if groups is not None:
-        for group in sorted(set(groups) - {""}):
-            frames.append(pd.DataFrame({"threshold": levels, "group": group,
-                                        "dice": table[groups == group].mean(axis=0)}))
+    groups = np.asarray([im.group for im in images])
+    for group in sorted(set(groups) - {""}) if per_group else []:
+        frames.append(pd.DataFrame({"threshold": levels, "group": group, "dice": table[groups == group].mean(axis=0)}))
     return pd.concat(frames, ignore_index=True)
+
+
+def submission_path_score(runs: Sequence[Sequence[np.ndarray]], weights: Sequence[float],
+                          images: Sequence[OofImage], thresholds: dict[str, float]) -> float | None:
+    """The competition metric of the weighted blend of ``runs`` on the OOF images, through the submission path
+    (full-resolution upsample, threshold per organ, RLE, :func:`kit.infer.scoring.score_probs`); None when an
+    image has no full-resolution truth (tile OOF)."""
+    from kit.infer.postprocess import resolve_threshold
+    from kit.infer.scoring import score_probs
+
+    if not images or any(not im.truth for im in images):
+        return None
+    total = float(sum(weights))
+    rows = []
+    for k, im in enumerate(images):
+        blend = sum((w / total) * run[k].astype(np.float32) for w, run in zip(weights, runs) if w)
+        probs = np.clip(np.rint(blend), 0, 255).astype(np.uint8)
+        level = resolve_threshold(thresholds, im.group or None, im.data_source or None)
+        rows += score_probs(probs, im.shape, im.scale, im.truth, level, im.rle_order)
+    return float(np.mean(rows))
 
 
 def ensemble_config(
@@ -281,7 +310,7 @@ def _unique_names(runs: Sequence[RunFolder]) -> list[str]:
 
 def _slim_checkpoint(run: RunFolder, target: Path) -> dict[str, Any]:
     """Copy weights + model_spec of ``best.pt`` to ``target`` (atomic); returns the model_spec."""
-    from kit.train.checkpoint import load_checkpoint, save_checkpoint
+    from kit.models.checkpoint import load_checkpoint, save_checkpoint
 
     state = load_checkpoint(run.path / "best.pt")
     if "model" not in state or "model_spec" not in state:
@@ -321,9 +350,11 @@ def build_ensemble(
     if len(competitions) != 1:
         raise ValueError(f"the runs belong to different competitions: {sorted(map(str, competitions))}")
     families = [family_of(r.config) for r in runs]
-    order, oof, targets, _, groups = pool_oof([read_oof(r.path) for r in runs], families)
+    order, oof, images = pool_oof([read_oof(r.path) for r in runs], families)
+    targets, valid = [im.targets for im in images], [im.valid for im in images]
+    groups = np.asarray([im.group for im in images])
     use_groups = per_group and bool(set(groups) - {""})
-    search = search_ensemble(oof, targets, groups if use_groups else None, step=step)
+    search = search_ensemble(oof, targets, groups if use_groups else None, step=step, valid=valid)
     members = [families.count(f) for f in families]
     weights = [search.weights[order.index(f)] / n for f, n in zip(families, members)]
     out = Path(out)
@@ -335,14 +366,18 @@ def build_ensemble(
         source = run.source_pixel_size if physical_scale else None
         models.append(EnsembleModel(name, relative, spec, model_input_for(
             run.config, run.tiling, run.stats, window, overlap, margin, blend, source)))
-    alone = [float(search_ensemble([r], targets).score) for r in oof]
+    alone = [float(search_ensemble([r], targets, valid=valid).score) for r in oof]
     notes = (f"OOF over {len(targets)} images of {len(order)} model families "
              f"({', '.join(f'{n}: {w:.2f}' for n, w in zip(names, weights))})")
     config = ensemble_config(next(iter(competitions)), models, weights, search, use_groups, tta, min_area,
                              fill_holes, out_reduce, notes)
+    exact = submission_path_score(oof, search.weights, images, config.thresholds)
+    if exact is not None:  # the printed OOF score is what the submission path scores on these images
+        config.notes += f"; area-share estimate {config.oof_score:.4f}"
+        config.oof_score = round(exact, 6)
     config.save(out)
     table = pd.DataFrame({"run": names, "family": [order.index(f) for f in families], "weight": weights,
                           "family_oof_dice": [alone[order.index(f)] for f in families],
                           "checkpoint": [m.checkpoint for m in models]})
-    curves = threshold_curves(oof, search.weights, targets, groups if use_groups else None)
+    curves = threshold_curves(oof, search.weights, images, use_groups)
     return EnsembleBuild(config, search, curves, table, out)

@@ -1,7 +1,8 @@
 """Ensemble search on out-of-fold predictions, and the ensemble.json that inference reads.
 
 :func:`search_ensemble` picks weights over the simplex (full grid for a few runs, coordinate search beyond) and
-thresholds (global and per group, e.g. organ) that maximise the OOF mean per-image Dice (empty vs empty = 1).
+thresholds (global and per group, e.g. organ) that maximise the OOF mean per-image Dice (empty vs empty = 1) on
+whole held-out images (``oof.npz``, :mod:`kit.train.oof`: working-resolution maps, targets as area shares).
 Thresholds are scored for all 255 uint8 levels at once from per-image histograms, so a weight vector costs one
 pass over the pixels. Multi-class runs (softmax maps, argmax labels) get weights only.
 :class:`EnsembleConfig` stores what inference needs: models (checkpoint, architecture, input settings),
@@ -22,6 +23,8 @@ import numpy as np
 from kit.fsutil import atomic_write_text
 from kit.infer.predictor import Member, ModelInput, Predictor
 from kit.infer.tta import get_tta
+from kit.metrics import fraction_counts, scores_from_counts
+from kit.paths import path_inside
 from kit.train.oof import read_oof
 
 __all__ = ["SearchResult", "search_ensemble", "dice_by_threshold", "load_oof", "EnsembleModel", "EnsembleConfig"]
@@ -41,49 +44,75 @@ class SearchResult:
     group_score: float | None
 
 
-def _as_probs(run: np.ndarray, name: str) -> np.ndarray:
-    """N×C×H×W float32 in [0, 1] from uint8 (0–255) or float maps (N×H×W means one channel)."""
-    run = np.asarray(run)
-    if run.ndim == 3:
-        run = run[:, None]
-    if run.ndim != 4:
-        raise ValueError(f"{name}: OOF probabilities must be N×H×W or N×C×H×W, got shape {run.shape}")
-    return run.astype(np.float32) / 255 if run.dtype == np.uint8 else run.astype(np.float32)
+Images = list[np.ndarray]
 
 
-def dice_by_threshold(probs: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Per-image Dice for every threshold level: an N×255 array, column L = mask ``probs > (L + 0.5) / 255``.
+def _as_probs(run, name: str) -> Images:
+    """One C×h×w float32 map in [0, 1] per image, from an N×C×H×W / N×H×W array or a list of C×h×w maps
+    (uint8 maps are read as probability × 255)."""
+    if isinstance(run, np.ndarray):
+        run = run[:, None] if run.ndim == 3 else run
+        if run.ndim != 4:
+            raise ValueError(f"{name}: OOF probabilities must be N×H×W or N×C×H×W, got shape {run.shape}")
+    out = []
+    for image in run:
+        image = np.asarray(image)
+        if image.ndim != 3:
+            raise ValueError(f"{name}: every OOF map must be C×h×w, got shape {image.shape}")
+        out.append(image.astype(np.float32) / 255 if image.dtype == np.uint8 else image.astype(np.float32))
+    return out
 
-    ``probs`` N×H×W in [0, 1] (rounded to uint8 levels), ``targets`` N×H×W (non-zero = foreground).
-    """
-    n = probs.shape[0]
-    levels = np.rint(probs.reshape(n, -1) * 255).astype(np.int64)
-    truth = targets.reshape(n, -1) != 0
-    hist_all = np.zeros((n, LEVELS), np.int64)
-    hist_pos = np.zeros((n, LEVELS), np.int64)
-    per_chunk = max(1, _CHUNK_PIXELS // max(1, levels.shape[1]))
-    for a in range(0, n, per_chunk):
-        index = levels[a : a + per_chunk] + (np.arange(a, min(a + per_chunk, n)) * LEVELS)[:, None]
-        hist_all.reshape(-1)[:] += np.bincount(index.ravel(), minlength=n * LEVELS)
-        hist_pos.reshape(-1)[:] += np.bincount(index[truth[a : a + per_chunk]], minlength=n * LEVELS)
-    # predicted positives / true positives for "level > L": sums over levels above L
-    positives = np.cumsum(hist_all[:, ::-1], axis=1)[:, ::-1][:, 1:]
-    true_pos = np.cumsum(hist_pos[:, ::-1], axis=1)[:, ::-1][:, 1:]
-    denominator = positives + hist_pos.sum(axis=1, keepdims=True)
+
+def _as_shares(targets, classes: int) -> Images:
+    """Per image F×h×w float target shares in [0, 1]: from an N×H×W array of masks (non-zero = foreground for
+    one class, class ids otherwise) or a list of F×h×w shares (uint8: share × 255, as ``oof.npz`` stores them)."""
+    if isinstance(targets, np.ndarray):
+        planes = [1] if classes == 1 else range(1, classes + 1)
+        return [np.stack([(t != 0) if classes == 1 else (t == k) for k in planes]).astype(np.float32)
+                for t in targets]
+    out = []
+    for t in targets:
+        t = np.asarray(t)
+        t = t[None] if t.ndim == 2 else t
+        out.append(t.astype(np.float32) / 255 if t.dtype == np.uint8 else t.astype(np.float32))
+    return out
+
+
+def _level_dice(prob: np.ndarray, share: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
+    """Dice of one image at the 255 threshold levels: entry L is the mask ``level > L`` (levels 0–255)."""
+    levels = np.rint(np.clip(prob, 0, 1) * 255).astype(np.int64).ravel()
+    weight = None if valid is None else np.asarray(valid, np.float64).ravel() / (255 if valid.dtype == np.uint8 else 1)
+    hist_all = np.bincount(levels, weights=weight, minlength=LEVELS)
+    hist_pos = np.bincount(levels, weights=share.ravel().astype(np.float64), minlength=LEVELS)
+    positives = np.cumsum(hist_all[::-1])[::-1][1:]  # predicted (weight) above each level
+    true_pos = np.cumsum(hist_pos[::-1])[::-1][1:]
+    denominator = positives + hist_pos.sum()
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denominator == 0, 1.0, 2.0 * true_pos / denominator)
+        return np.where(denominator <= 0, 1.0, 2.0 * true_pos / np.maximum(denominator, 1e-300))
 
 
-def _multiclass_dice(probs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+def dice_by_threshold(probs, targets, valid: Sequence[np.ndarray | None] | None = None) -> np.ndarray:
+    """Per-image Dice for every threshold level: an N×255 array, column L = mask ``probs > (L + 0.5) / 255``
+    (the kit's threshold rule, :func:`kit.metrics.threshold`, on uint8 levels).
+
+    ``probs``: N×H×W array or list of h×w maps in [0, 1] (rounded to uint8 levels). ``targets``: N×H×W array of
+    masks (non-zero = foreground) or a list of h×w area shares (:mod:`kit.train.oof`). ``valid``: optional
+    per-image shares of pixels that count (``ignore_index``).
+    """
+    shares = [s[0] for s in _as_shares(targets, 1)]
+    valid = list(valid) if valid is not None else [None] * len(shares)
+    if not len(shares):
+        return np.zeros((0, LEVELS - 1))
+    return np.stack([_level_dice(np.asarray(p, np.float32), t, v) for p, t, v in zip(probs, shares, valid)])
+
+
+def _multiclass_dice(probs: Images, shares: Images, valid: Sequence[np.ndarray | None]) -> np.ndarray:
     """Per-image Dice of the argmax labels, averaged over the foreground classes."""
-    labels = probs.argmax(axis=1)
-    scores = []
-    for k in range(1, probs.shape[1]):
-        pred, truth = labels == k, targets == k
-        inter = (pred & truth).sum(axis=(1, 2))
-        total = pred.sum(axis=(1, 2)) + truth.sum(axis=(1, 2))
-        scores.append(np.where(total == 0, 1.0, 2.0 * inter / np.maximum(total, 1)))
-    return np.mean(scores, axis=0)
+    dice = []
+    for p, t, v in zip(probs, shares, valid):
+        counts = fraction_counts(p.argmax(axis=0), t, v)
+        dice.append(scores_from_counts(counts)["dice"].mean())
+    return np.asarray(dice)
 
 
 def _simplex_grid(k: int, step: float) -> list[tuple[float, ...]]:
@@ -95,9 +124,10 @@ def _simplex_grid(k: int, step: float) -> list[tuple[float, ...]]:
 class _Scorer:
     """Mean Dice of a weight vector (and its best thresholds) on fixed OOF runs."""
 
-    def __init__(self, runs: list[np.ndarray], targets: np.ndarray, groups: np.ndarray | None, use_groups: bool):
-        self.runs, self.targets, self.groups, self.use_groups = runs, targets, groups, use_groups
-        self.binary = runs[0].shape[1] == 1
+    def __init__(self, runs: list[Images], targets: Images, groups: np.ndarray | None, use_groups: bool,
+                 valid: list[np.ndarray | None]):
+        self.runs, self.targets, self.groups, self.use_groups, self.valid = runs, targets, groups, use_groups, valid
+        self.binary = runs[0][0].shape[0] == 1
         self.cache: dict[tuple[float, ...], SearchResult] = {}
 
     def __call__(self, weights: Sequence[float]) -> SearchResult:
@@ -110,11 +140,12 @@ class _Scorer:
         return result.group_score if self.use_groups and result.group_score is not None else result.score
 
     def _score(self, weights: np.ndarray) -> SearchResult:
-        blend = sum(w * r for w, r in zip(weights / weights.sum(), self.runs))
+        weights = weights / weights.sum()
+        blend = [sum(w * run[i] for w, run in zip(weights, self.runs) if w) for i in range(len(self.targets))]
         if not self.binary:
-            score = float(_multiclass_dice(blend, self.targets).mean())
+            score = float(_multiclass_dice(blend, self.targets, self.valid).mean())
             return SearchResult(weights.tolist(), None, {}, score, None)
-        dice = dice_by_threshold(blend[:, 0], self.targets)
+        dice = dice_by_threshold([b[0] for b in blend], [t[0] for t in self.targets], self.valid)
         mean = dice.mean(axis=0)
         level = int(np.argmax(mean))
         group_thresholds, group_score = {}, None
@@ -137,12 +168,17 @@ def search_ensemble(
     method: str = "auto",
     max_grid: int = 300,
     max_rounds: int = 10,
+    valid: Sequence[np.ndarray | None] | None = None,
 ) -> SearchResult:
-    """Weights and thresholds that maximise the OOF mean per-image Dice of ``runs``.
+    """Weights and thresholds that maximise the OOF mean per-image Dice of ``runs`` (the competition metric:
+    per image, mean over foreground classes, empty vs empty = 1).
 
     Args:
-        runs: one OOF map per model, aligned image by image: N×H×W or N×C×H×W, uint8 (0–255) or float [0, 1].
-        targets: N×H×W ground truth (0/1, or class ids for multi-class runs).
+        runs: per model, its OOF maps aligned image by image: an N×H×W or N×C×H×W array, or a list of C×h×w
+            maps (whole images of any sizes); uint8 (0–255) or float [0, 1].
+        targets: N×H×W ground truth (0/1, or class ids for multi-class runs), or per image F×h×w area shares
+            (uint8 share × 255, as ``oof.npz`` holds them).
+        valid: per image, the share of each pixel that counts (``ignore_index``), or None.
         groups: one key per image (e.g. organ); per-group thresholds are chosen, and the weights maximise
             the Dice with per-group thresholds.
         step: weight resolution on the simplex.
@@ -152,17 +188,22 @@ def search_ensemble(
     if not runs:
         raise ValueError("search_ensemble needs at least one OOF run")
     probs = [_as_probs(r, f"run {i}") for i, r in enumerate(runs)]
-    targets = np.asarray(targets)
+    shares = _as_shares(targets, max(1, probs[0][0].shape[0] - 1) if probs[0] else 1)
     for i, run in enumerate(probs):
-        if run.shape[0] != targets.shape[0] or run.shape[2:] != targets.shape[1:] or run.shape[1] != probs[0].shape[1]:
-            raise ValueError(f"run {i} has shape {run.shape}; expected {len(targets)}×{probs[0].shape[1]}×"
-                             f"{'×'.join(map(str, targets.shape[1:]))} like the targets and run 0")
+        if len(run) != len(shares):
+            raise ValueError(f"run {i} has {len(run)} images; the targets have {len(shares)}")
+        for k, (image, target) in enumerate(zip(run, shares)):
+            if image.shape[1:] != target.shape[1:] or image.shape[0] != probs[0][k].shape[0]:
+                raise ValueError(f"run {i} image {k} has shape {image.shape}; expected "
+                                 f"{probs[0][k].shape[0]}×{'×'.join(map(str, target.shape[1:]))} like the targets "
+                                 f"and run 0")
     group_keys = None if groups is None else np.asarray([str(g) for g in groups])
-    if group_keys is not None and len(group_keys) != len(targets):
-        raise ValueError(f"groups has {len(group_keys)} keys for {len(targets)} images")
+    if group_keys is not None and len(group_keys) != len(shares):
+        raise ValueError(f"groups has {len(group_keys)} keys for {len(shares)} images")
     if method not in ("auto", "grid", "coordinate"):
         raise ValueError(f"method must be 'auto', 'grid' or 'coordinate', got {method!r}")
-    scorer = _Scorer(probs, targets, group_keys, use_groups=group_keys is not None)
+    valid_maps = list(valid) if valid is not None else [None] * len(shares)
+    scorer = _Scorer(probs, shares, group_keys, group_keys is not None, valid_maps)
     k = len(probs)
     grid = _simplex_grid(k, step) if k > 1 and method != "coordinate" else []
     if k == 1:
@@ -189,30 +230,24 @@ def _coordinate_search(scorer: _Scorer, k: int, step: float, max_rounds: int) ->
     return best
 
 
-def load_oof(paths: Sequence[str | Path]) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
-    """Read several ``oof.npz`` files (trainer output) aligned on their ids: (runs, targets, ids, groups).
+def load_oof(paths: Sequence[str | Path]) -> tuple[list[Images], Images, np.ndarray, np.ndarray]:
+    """Read several ``oof.npz`` files (trainer output) aligned on their image ids: (runs, targets, ids, groups);
+    ``runs`` per file a list of C×h×w uint8 maps, ``targets`` per image F×h×w uint8 area shares.
 
     Images missing from any run are dropped; differing targets for one id raise ValueError naming the files.
     """
-    tables = []
-    for path in paths:
-        oof = read_oof(path)
-        if len(set(oof["ids"])) != len(oof["ids"]):
-            raise ValueError(f"{path} has duplicate ids")
-        tables.append((path, oof["ids"], oof["probs"], oof["targets"], oof["groups"]))
-    common = sorted(set.intersection(*(set(t[1]) for t in tables)))
+    tables = [(path, {im.id: im for im in read_oof(path)}) for path in paths]
+    common = sorted(set.intersection(*(set(t) for _, t in tables)))
     if not common:
-        raise ValueError(f"the OOF files {[str(t[0]) for t in tables]} share no image id")
-    runs, first_targets = [], None
-    for path, ids, probs, targets, groups in tables:
-        order = np.argsort(ids)
-        pick = order[np.searchsorted(ids, common, sorter=order)]
-        runs.append(probs[pick])
-        if first_targets is None:
-            first_targets, first_groups, first_path = targets[pick], groups[pick], path
-        elif not np.array_equal(first_targets, targets[pick]):
-            raise ValueError(f"{path} and {first_path} disagree on the targets of the same ids")
-    return runs, first_targets, np.asarray(common), first_groups
+        raise ValueError(f"the OOF files {[str(p) for p, _ in tables]} share no image id")
+    first_path, first = tables[0]
+    for path, table in tables[1:]:
+        for image_id in common:
+            if not np.array_equal(first[image_id].targets, table[image_id].targets):
+                raise ValueError(f"{path} and {first_path} disagree on the targets of image {image_id!r}")
+    runs = [[table[i].probs for i in common] for _, table in tables]
+    return (runs, [first[i].targets for i in common], np.asarray(common),
+            np.asarray([first[i].group for i in common]))
 
 
 @dataclass
@@ -220,8 +255,8 @@ class EnsembleModel:
     """One model of the ensemble: its checkpoint, how to build it, and how it sees an image.
 
     ``arch`` is the model spec of :func:`kit.train.builders.model_spec` (``name``, ``num_classes``, ``kwargs``);
-    empty means "read ``model_spec`` from the checkpoint". A relative ``checkpoint`` is resolved against the
-    folder of ensemble.json (or the ``root`` given to :meth:`EnsembleConfig.build_predictor`).
+    empty means "read ``model_spec`` from the checkpoint". ``checkpoint`` is relative to the folder of
+    ensemble.json (or the ``root`` given to :meth:`EnsembleConfig.build_predictor`) and must stay inside it.
     """
 
     name: str
@@ -244,7 +279,11 @@ class EnsembleModel:
             model_input = ModelInput(**settings)
         except ValueError as err:
             raise ValueError(f"{where}.input: {err}") from None
-        return cls(str(values["name"]), str(values["checkpoint"]), dict(values.get("arch", {})), model_input)
+        checkpoint = str(values["checkpoint"])
+        if Path(checkpoint).is_absolute() or ".." in Path(checkpoint).parts:
+            raise ValueError(f"{where}.checkpoint {checkpoint!r} must be relative to the folder of ensemble.json, "
+                             f"without '..' (a models dataset is self-contained)")
+        return cls(str(values["name"]), checkpoint, dict(values.get("arch", {})), model_input)
 
 
 def _check_keys(values: dict[str, Any], required: set[str], optional: set[str], where: str) -> None:
@@ -324,12 +363,12 @@ class EnsembleConfig:
     def build_predictor(self, root: str | Path = ".", device: str | None = None, **kwargs: Any) -> Predictor:
         """Load every checkpoint and return a :class:`Predictor` with these weights, TTA and output scale."""
         from kit.train.builders import build_model_from_spec
-        from kit.train.checkpoint import load_checkpoint
+        from kit.models.checkpoint import load_checkpoint
 
         members = []
         for entry, weight in zip(self.models, self.weights):
-            path = Path(entry.checkpoint)
-            state = load_checkpoint(path if path.is_absolute() else Path(root) / path)
+            path = path_inside(root, entry.checkpoint, f"ensemble.json model {entry.name!r} checkpoint")
+            state = load_checkpoint(path)
             spec = entry.arch or state.get("model_spec")
             if not spec:
                 raise KeyError(f"model {entry.name!r}: no arch in ensemble.json and no model_spec in {path}")

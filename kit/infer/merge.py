@@ -15,6 +15,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from kit.metrics import labels_from_probs as metric_labels
 from kit.rle import RleStreamEncoder
 
 __all__ = ["BandMerger", "BandUpsampler", "RleSink", "upsample", "to_uint8", "labels_from_probs", "encode_probs"]
@@ -241,10 +242,9 @@ def upsample(work_map: np.ndarray, full_shape: tuple[int, int], scale: float, ax
 
 
 def labels_from_probs(block: np.ndarray, threshold: float) -> np.ndarray:
-    """C×… probabilities on the 0–255 scale -> uint8 0/1 (one channel: ``> threshold``) or argmax class ids."""
-    if block.shape[0] == 1:
-        return (block[0] > threshold * 255).view(np.uint8)
-    return block.argmax(axis=0).astype(np.uint8)
+    """C×… probabilities on the 0–255 scale (uint8, or float after upsampling) -> uint8 0/1 (one channel,
+    :func:`kit.metrics.threshold`) or argmax class ids."""
+    return metric_labels(block, threshold, max_value=255)
 
 
 class RleSink:

@@ -1,7 +1,8 @@
 """From probabilities to clean masks: thresholds (global, per organ, per data source), small components, holes.
 
 Thresholds are probabilities in [0, 1] and apply to float maps in [0, 1] or to uint8 maps in 0–255 alike:
-a pixel is foreground when ``probability > threshold``. A threshold table is a dict looked up from the most
+a pixel is foreground when ``probability > threshold`` (:func:`kit.metrics.threshold`, the kit's one
+rule). A threshold table is a dict looked up from the most
 specific key to the least: ``"<data_source>/<organ>"``, ``"<organ>"``, ``"<data_source>"``, ``"default"``.
 
 >>> resolve_threshold({"default": 0.5, "lung": 0.1, "Hubmap/lung": 0.05}, organ="lung", data_source="HPA")
@@ -14,6 +15,8 @@ from typing import Mapping
 
 import cv2
 import numpy as np
+
+from kit.metrics import threshold as metric_threshold
 
 __all__ = [
     "ThresholdTable",
@@ -52,11 +55,7 @@ def resolve_threshold(thresholds: ThresholdTable, organ: str | None = None, data
 
 def apply_threshold(probs: np.ndarray, threshold: float) -> np.ndarray:
     """uint8 0/1 mask of ``probs > threshold`` (uint8 maps are read as probability × 255)."""
-    probs = np.asarray(probs)
-    threshold = _check_probability(threshold, "")
-    if probs.dtype == np.uint8:
-        return (probs > threshold * 255).view(np.uint8)
-    return (probs > threshold).view(np.uint8)
+    return metric_threshold(probs, _check_probability(threshold, ""))
 
 
 def _binary(mask: np.ndarray) -> np.ndarray:

@@ -180,6 +180,10 @@ class Predictor:
         """Source pixels per pixel of the merged map for an image of this size (and pixel size)."""
         return self._plans(height, width, pixel_size)[0]
 
+    def window_count(self, height: int, width: int, pixel_size: float | None = None) -> int:
+        """Forward passes (windows × TTA transforms, all members) that an image of this size costs."""
+        return sum(len(plan.windows) for plan in self._plans(height, width, pixel_size)[2]) * len(self.tta)
+
     def predict_probs(self, image: Any, pixel_size: float | None = None) -> np.ndarray:
         """C×h×w uint8 probabilities (0–255) at the output scale (:meth:`output_scale`).
 

@@ -14,7 +14,7 @@ The synthetic samples keep their hidden labels in ``<data>/_scoring/test_labels.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -24,7 +24,7 @@ from kit.rle import runs_from_rle
 from kit.sample.common import SCORING_DIR
 from kit.submit import image_id_of, validate_submission
 
-__all__ = ["LABELS_FILE", "score_submission", "rle_dice", "labels_path", "read_labels"]
+__all__ = ["LABELS_FILE", "score_submission", "rle_dice", "score_probs", "labels_path", "read_labels"]
 
 LABELS_FILE = "test_labels.csv"
 
@@ -56,6 +56,18 @@ def _run_dice(a: Runs, b: Runs) -> float:
 def rle_dice(prediction: str | None, truth: str | None, shape: tuple[int, int] | None = None) -> float:
     """Dice of two RLE strings in the same pixel order (both empty: 1); malformed RLE raises ValueError."""
     return _run_dice(runs_from_rle(prediction or None, shape), runs_from_rle(truth or None, shape))
+
+
+def score_probs(probs: np.ndarray, shape: tuple[int, int], scale: float, truth: Sequence[str], threshold: float,
+                order: str) -> list[float]:
+    """Dice of each foreground class's submission row for a C×h×w uint8 working map, as the submission path makes
+    it (upsampled band by band to ``shape``, thresholded or argmaxed, RLE-encoded), against ``truth`` RLEs."""
+    from kit.infer.merge import encode_probs
+
+    rles = encode_probs(probs, shape, scale, threshold, order)
+    if len(rles) != len(truth):
+        raise ValueError(f"{len(rles)} predicted classes but {len(truth)} true masks")
+    return [rle_dice(p, t) for p, t in zip(rles, truth)]
 
 
 def _read(path: Path) -> pd.DataFrame:

@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 from kit.fsutil import atomic_write_text
 from kit.kernels.metadata import DATASET_METADATA_FILE, dataset_metadata, slugify, validate_dataset_metadata
 from kit.kernels.settings import load_dataset_settings
+from kit.paths import path_inside
 from kit.kernels.wheels import KAGGLE_MISSING_PACKAGES, build_kit_wheel, download_command, repack_installed
 
 __all__ = ["INFERENCE_KEYS", "build_wheels_dataset", "build_models_dataset", "build_weights_dataset"]
@@ -86,7 +87,7 @@ def build_models_dataset(
     The inference notebook finds the dataset by its ``ensemble.json`` and resolves checkpoints beside it.
     """
     from kit.infer.ensemble import EnsembleConfig
-    from kit.train.checkpoint import load_checkpoint, save_checkpoint
+    from kit.models.checkpoint import load_checkpoint, save_checkpoint
 
     ensemble_json = Path(ensemble_json)
     if not ensemble_json.exists():
@@ -97,9 +98,7 @@ def build_models_dataset(
     for old in folder.glob("*.pt"):
         old.unlink()
     for i, model in enumerate(config.models):
-        checkpoint = Path(model.checkpoint)
-        if not checkpoint.is_absolute():
-            checkpoint = ensemble_json.parent / checkpoint
+        checkpoint = path_inside(ensemble_json.parent, model.checkpoint, f"{ensemble_json}: model {i} checkpoint")
         if not checkpoint.is_file():
             raise FileNotFoundError(f"{ensemble_json}: model {i} ({model.name!r}) checkpoint {checkpoint} not found")
         target = f"{i:02d}_{slugify(model.name) or 'model'}.pt"
@@ -119,11 +118,12 @@ def _weights_file_in(from_dir: Path, key) -> tuple[Path, str]:
     Hugging Face Hub cache layout (``[hub/]models--<org>--<name>/snapshots/*/model.safetensors``)."""
     from kit.models.pretrained import MANIFEST_FILE, hub_repo, read_manifest
     from kit.models.weights import WEIGHT_SUFFIXES
+    from kit.paths import path_inside
 
     if (from_dir / MANIFEST_FILE).is_file():
         for entry in read_manifest(from_dir):
             if (entry.encoder, entry.tag) == (key.encoder, key.tag):
-                return from_dir / entry.file, entry.source
+                return path_inside(from_dir, entry.file, f"{from_dir / MANIFEST_FILE}: file"), entry.source
     names = [f"{key.file_stem}{suffix}" for suffix in WEIGHT_SUFFIXES]
     for name in names:
         if (from_dir / name).is_file():

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from kit.models.weights import WEIGHT_SUFFIXES, resolve_weights_path
+from kit.paths import find_marked_folders, kaggle_input_root, path_inside
 
 __all__ = ["MANIFEST_FILE", "IMAGENET", "WeightsKey", "WeightsEntry", "ResolvedWeights", "weights_key",
            "default_encoder_weights", "read_manifest", "write_manifest", "file_sha256", "weights_folders",
@@ -126,7 +127,7 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 def read_manifest(folder: str | os.PathLike) -> list[WeightsEntry]:
     """The entries of ``folder/kit-weights.json``; a broken manifest raises ValueError naming it and the entry.
-    Files must be plain names of weights files in ``folder`` (paths read from the manifest stay inside it)."""
+    Files must be weights files inside ``folder`` (paths read from the manifest stay inside it)."""
     path = Path(folder) / MANIFEST_FILE
     try:
         values = json.loads(path.read_text(encoding="utf-8"))
@@ -139,10 +140,9 @@ def read_manifest(folder: str | os.PathLike) -> list[WeightsEntry]:
     for i, row in enumerate(values["weights"]):
         if not isinstance(row, dict) or set(row) != set(_ENTRY_KEYS):
             raise ValueError(f"{path}: weights[{i}] must have exactly the keys {', '.join(_ENTRY_KEYS)}")
-        name = str(row["file"])
-        if Path(name).name != name or name in (".", "..") or not name.endswith(WEIGHT_SUFFIXES):
-            raise ValueError(f"{path}: weights[{i}] file {name!r} must be a {'/'.join(WEIGHT_SUFFIXES)} file name "
-                             f"in that folder")
+        path_inside(folder, str(row["file"]), f"{path}: weights[{i}] file")
+        if not str(row["file"]).endswith(WEIGHT_SUFFIXES):
+            raise ValueError(f"{path}: weights[{i}] file {row['file']!r} is not a {'/'.join(WEIGHT_SUFFIXES)} file")
         entries.append(WeightsEntry(**{k: str(row[k]) for k in _ENTRY_KEYS}))
     return entries
 
@@ -159,8 +159,6 @@ def write_manifest(folder: str | os.PathLike, entries: list[WeightsEntry]) -> Pa
 
 def weights_folders() -> list[Path]:
     """Folders searched for weights, in order: ``$KIT_WEIGHTS`` entries, then attached datasets with a manifest."""
-    from kit.paths import find_marked_folders
-
     listed = [Path(p) for p in os.environ.get("KIT_WEIGHTS", "").split(os.pathsep) if p]
     return listed + [f for f in find_marked_folders(MANIFEST_FILE) if f not in listed]
 
@@ -176,7 +174,7 @@ def _find_in_folder(folder: Path, key: WeightsKey) -> tuple[Path, WeightsEntry] 
     entry = next((e for e in read_manifest(folder) if (e.encoder, e.tag) == (key.encoder, key.tag)), None)
     if entry is None:
         return None
-    path = folder / entry.file
+    path = path_inside(folder, entry.file, f"{folder / MANIFEST_FILE}: file")
     if not path.is_file():
         raise FileNotFoundError(f"{folder / MANIFEST_FILE} lists {entry.file} for {key.encoder} {key.tag}, "
                                 f"but the file is missing")
@@ -232,8 +230,6 @@ def download_weights(key: WeightsKey) -> tuple[Path, str]:
 
 def _missing_message(key: WeightsKey, asked: str, folders: list[Path]) -> str:
     searched = ", ".join(map(str, folders)) or "none"
-    from kit.paths import kaggle_input_root
-
     if key.encoder.startswith("tu-"):
         option = key.file_stem
     else:

@@ -7,11 +7,12 @@ Kaggle dataset; a hub tag such as ``"imagenet"`` is refused with an explanation.
 from __future__ import annotations
 
 import os
-import pickle
 from pathlib import Path
 
 import torch
 import torch.nn as nn
+
+from kit.models.checkpoint import load_checkpoint
 
 __all__ = ["WEIGHT_SUFFIXES", "CLASSIFIER_PREFIXES", "resolve_weights_path", "read_state_dict", "state_dict_problems",
            "load_encoder_weights", "init_encoder"]
@@ -51,16 +52,6 @@ def _strip_wrappers(key: str) -> str:
     return key
 
 
-def _load_pickle(path: Path) -> object:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        # kit training checkpoints also hold optimizer and RNG states (NumPy objects); these are the user's own files
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # torch raises several types for truncated or foreign files
-        raise ValueError(f"weights file {path} could not be read ({type(err).__name__}: {err})") from err
-
-
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The state_dict in ``path``: unwraps ``{"state_dict"|"model"|"model_state_dict": ...}`` containers and strips
     ``module.`` / ``_orig_mod.`` prefixes. Raises FileNotFoundError / ValueError naming the file."""
@@ -75,7 +66,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         except Exception as err:
             raise ValueError(f"weights file {path} is not a readable safetensors file ({err})") from err
     else:
-        obj = _load_pickle(path)
+        obj = load_checkpoint(path)
     while isinstance(obj, dict) and not all(isinstance(v, torch.Tensor) for v in obj.values()):
         inner = next((obj[k] for k in _CONTAINER_KEYS if isinstance(obj.get(k), dict)), None)
         if inner is None:

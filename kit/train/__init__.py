@@ -34,7 +34,9 @@ def run_training(config: TrainConfig, world_size: int = 1, runs_log: str | Path 
         trainer.fit()
     trainer.save_oof()
     summary = trainer.summary()
-    best = max(summary["history"], key=lambda r: r["val_dice"]) if summary["history"] else {}
+    validated = [r for r in summary["history"] if r["val_dice"] == r["val_dice"]]  # NaN: epoch not validated
+    best = max(validated, key=lambda r: r["val_dice"]) if validated else {}
+    per_class = {k[len("val_dice_"):]: v for k, v in best.items() if k.startswith("val_dice_")}
     size = "x".join(map(str, config.image_size)) if config.image_size else "native"
     if config.multi_scale:
         size += " (multi-scale " + ",".join(map(str, config.multi_scale)) + ")"
@@ -47,6 +49,8 @@ def run_training(config: TrainConfig, world_size: int = 1, runs_log: str | Path 
             "run": Path(config.out_dir).name, "architecture": config.arch, "encoder": config.encoder or "",
             "loss": config.loss, "image_size": size, "augmentation": config.augment, "epochs": summary["epochs"],
             "val_dice": best.get("val_dice", ""), "val_iou": best.get("val_iou", ""), "notes": notes,
+            "val_dice_per_class": " · ".join(f"{k} {v:.3f}" for k, v in per_class.items()),
+            "val_tile_dice": best.get("val_tile_dice", ""),
         },
     )
     return summary

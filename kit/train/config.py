@@ -10,11 +10,12 @@ from typing import Any
 
 from kit.train.schedule import SCHEDULES
 
-__all__ = ["TrainConfig", "OPTIMIZERS", "AMP_MODES", "RESIZE_MODES", "SMOKE_ENCODER", "parse_size"]
+__all__ = ["TrainConfig", "OPTIMIZERS", "AMP_MODES", "RESIZE_MODES", "VALIDATION_MODES", "SMOKE_ENCODER", "parse_size"]
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
 RESIZE_MODES = ("resize", "crop")
+VALIDATION_MODES = ("auto", "images", "tiles")  # see kit.train.validation
 SMOKE_ENCODER = "tu-test_resnet.r160_in1k"  # timm's 2.3 M-parameter test network: builds offline, trains in seconds
 
 
@@ -52,6 +53,11 @@ class TrainConfig:
     :class:`~kit.augment.ColorTransfer` (towards training images) with probability ``color_transfer``.
     Schedule: Adam(W)/SGD, ``max_lr`` -> ``min_lr`` with ``schedule`` and ``warmup_epochs``.
     ``init_from`` starts from a checkpoint's weights with this (new) recipe: "continue training".
+    Validation (:mod:`kit.train.validation`): ``validation`` "images" predicts the fold's held-out whole images
+    with the inference predictor and scores them with the competition metric (what picks ``best.pt`` and drives
+    early stopping), "tiles" scores the validation tiles, "auto" = images when the source images are found;
+    every ``val_every`` epochs (and at the last), on images whose forward passes total at most
+    ``val_max_windows`` (None: all; ``oof.npz`` always covers every held-out image).
     ``max_minutes`` caps the wall time of one ``fit`` call: no epoch starts that would, judged by the previous
     epoch, end past it. ``progress`` shows tqdm bars; ``wandb`` also logs to Weights & Biases (offline mode).
     """
@@ -101,6 +107,9 @@ class TrainConfig:
     notes: str = ""
     max_steps_per_epoch: int | None = None
     max_minutes: float | None = None
+    validation: str = "auto"
+    val_every: int = 1
+    val_max_windows: int | None = None
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -121,6 +130,11 @@ class TrainConfig:
         if self.epochs < 1 or self.batch_size < 1 or self.grad_accum < 1:
             raise ValueError(f"epochs, batch_size and grad_accum must be >= 1; got {self.epochs}, "
                              f"{self.batch_size}, {self.grad_accum}")
+        if self.validation not in VALIDATION_MODES:
+            raise ValueError(f"validation {self.validation!r} unknown; valid: {', '.join(VALIDATION_MODES)}")
+        if self.val_every < 1 or (self.val_max_windows is not None and self.val_max_windows < 1):
+            raise ValueError(f"val_every and val_max_windows must be >= 1; got {self.val_every}, "
+                             f"{self.val_max_windows}")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ValueError(f"max_minutes must be > 0 or None; got {self.max_minutes}")
         self.image_size = parse_size(self.image_size)
@@ -133,6 +147,19 @@ class TrainConfig:
     def mode(self) -> str:
         """"binary" for one output channel, "multiclass" otherwise."""
         return "binary" if self.num_classes == 1 else "multiclass"
+
+    @property
+    def class_names(self) -> list[str]:
+        """Names of the foreground classes: the competition's when they match ``num_classes``, else the ids."""
+        from kit.competitions import get_profile
+
+        if self.num_classes == 1:
+            return ["foreground"]
+        try:
+            classes = get_profile(self.competition).classes
+        except KeyError:
+            classes = ()
+        return list(classes) if len(classes) == self.num_classes - 1 else [str(k) for k in range(1, self.num_classes)]
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""

@@ -1,110 +1,229 @@
-"""Out-of-fold predictions written by the trainer (``oof.npz``): read them and score them per organ."""
+"""Out-of-fold predictions (``oof.npz``): one entry per held-out image, written by the trainer, read by notebook 02.
+
+Each :class:`OofImage` holds an image's probabilities at the working resolution (uint8 0–255, the map the
+predictor makes before upsampling), its id, organ and data source, its scale (source pixels per working pixel),
+its full-resolution size and its targets as **area shares**: for every foreground class, the share of each
+working pixel's full-resolution pixels that belong to it. Dice from shares equals the full-resolution Dice of the
+prediction upsampled by nearest neighbour, so OOF scores track the competition's full-resolution metric without
+storing full-resolution masks. API: :func:`write_oof`, :func:`read_oof`, :func:`combine_oof` (folds into one),
+:func:`image_counts` / :func:`score_images` (the competition metric), :func:`oof_scores`, :func:`oof_examples`.
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["OOF_ARRAYS", "ORDERS", "read_oof", "oof_scores", "oof_examples"]
+from kit.fsutil import atomic_path
+from kit.metrics import fraction_counts, labels_from_probs, scores_from_counts
 
+__all__ = ["OOF_FORMAT", "ORDERS", "OofImage", "write_oof", "read_oof", "combine_oof", "image_counts",
+           "score_images", "oof_scores", "oof_examples"]
+
+OOF_FORMAT = "kit-oof-images/1"
 ORDERS = ("random", "worst", "best")
 
-#: probs N×C×H×W uint8 (probability × 255), targets N×H×W class ids, ids N (tile or image), groups N (organ or "")
-OOF_ARRAYS = ("probs", "targets", "ids", "groups")
 
+@dataclass
+class OofImage:
+    """One held-out image's OOF prediction (see the module docstring).
 
-def read_oof(path: str | Path) -> dict[str, np.ndarray]:
-    """The arrays of an ``oof.npz`` or of the one in run folder ``path`` (see :data:`OOF_ARRAYS`).
-
-    ``probs`` N×H×W becomes N×1×H×W, ``ids`` and ``groups`` strings; without ``groups`` (or with "nan"/"None",
-    tiles without an organ) the groups are "". A missing file or array raises naming it.
+    ``probs`` C×h×w uint8; ``targets`` F×h×w uint8 area shares × 255 (F = foreground classes); ``valid``
+    h×w uint8 share × 255 of pixels that are not ``ignore_index`` (None: all count); ``shape`` the
+    full-resolution (height, width); ``group`` the organ ("" when none); ``truth`` the full-resolution mask of
+    each foreground class as RLE in ``rle_order`` (empty for tile entries): what the submission path is scored
+    against (:func:`kit.infer.scoring.score_probs`).
     """
+
+    id: str
+    probs: np.ndarray
+    targets: np.ndarray
+    group: str = ""
+    data_source: str = ""
+    scale: float = 1.0
+    shape: tuple[int, int] = (0, 0)
+    valid: np.ndarray | None = None
+    truth: tuple[str, ...] = ()
+    rle_order: str = "F"
+
+    def __post_init__(self) -> None:
+        if self.probs.ndim != 3 or self.targets.ndim != 3 or self.probs.shape[1:] != self.targets.shape[1:]:
+            raise ValueError(f"OOF image {self.id!r}: probs C×h×w and targets F×h×w must share h×w; got "
+                             f"{self.probs.shape} and {self.targets.shape}")
+        if self.probs.dtype != np.uint8 or self.targets.dtype != np.uint8:
+            raise ValueError(f"OOF image {self.id!r}: probs and targets must be uint8 (0–255)")
+
+
+def write_oof(path: str | Path, images: Sequence[OofImage]) -> Path:
+    """Write ``images`` to ``path`` (npz, atomic): per-image arrays ``probs_i``, ``targets_i``, ``valid_i`` and
+    the tables ``ids``, ``groups``, ``data_sources``, ``scales``, ``shapes``."""
+    if not images:
+        raise ValueError(f"no OOF images to write to {path}")
+    ids = [im.id for im in images]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"OOF images for {path} repeat ids: {sorted({i for i in ids if ids.count(i) > 1})[:5]}")
+    arrays: dict[str, np.ndarray] = {
+        "format": np.asarray(OOF_FORMAT), "ids": np.asarray(ids, dtype=str),
+        "groups": np.asarray([im.group for im in images], dtype=str),
+        "data_sources": np.asarray([im.data_source for im in images], dtype=str),
+        "scales": np.asarray([im.scale for im in images], np.float64),
+        "shapes": np.asarray([im.shape for im in images], np.int64).reshape(-1, 2),
+        "rle_orders": np.asarray([im.rle_order for im in images], dtype=str),
+    }
+    for i, im in enumerate(images):
+        arrays[f"probs_{i}"], arrays[f"targets_{i}"] = im.probs, im.targets
+        if im.valid is not None:
+            arrays[f"valid_{i}"] = im.valid
+        if im.truth:
+            arrays[f"truth_{i}"] = np.asarray(im.truth, dtype=str)
+    path = Path(path)
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez_compressed(tmp, **arrays)
+    return path
+
+
+def read_oof(path: str | Path) -> list[OofImage]:
+    """The images of an ``oof.npz`` (or of the one in run folder ``path``); a missing file, another format or a
+    missing array raises naming the file."""
     path = Path(path)
     if path.is_dir():
         path = path / "oof.npz"
     if not path.exists():
         raise FileNotFoundError(f"OOF file {path} not found: train first (notebook 01 / python -m kit train)")
     with np.load(path, allow_pickle=False) as data:
-        missing = [k for k in OOF_ARRAYS[:3] if k not in data.files]
-        if missing:
-            raise ValueError(f"{path} lacks arrays {missing}; it has {data.files}")
-        probs = data["probs"] if data["probs"].ndim == 4 else data["probs"][:, None]
-        ids = data["ids"].astype(str)
-        groups = data["groups"].astype(str) if "groups" in data.files else np.full(len(ids), "")
-        groups = np.where(np.isin(groups, ["nan", "None"]), "", groups)
-        return {"probs": probs, "targets": data["targets"], "ids": ids, "groups": groups}
+        if "format" not in data.files or str(data["format"]) != OOF_FORMAT:
+            raise ValueError(f"{path} is not a per-image OOF file ({OOF_FORMAT}); it was written by an older kit "
+                             "(one row per tile): train again to rewrite it")
+        try:
+            ids, groups, sources = (data[k].astype(str) for k in ("ids", "groups", "data_sources"))
+            groups = np.where(np.isin(groups, ["nan", "None"]), "", groups)  # pandas' missing organ: no organ
+            scales, shapes, orders = data["scales"], data["shapes"], data["rle_orders"].astype(str)
+
+            def optional(name: str):
+                return data[name] if name in data.files else None
+
+            return [OofImage(ids[i], data[f"probs_{i}"], data[f"targets_{i}"], groups[i], sources[i],
+                             float(scales[i]), (int(shapes[i][0]), int(shapes[i][1])), optional(f"valid_{i}"),
+                             tuple(map(str, data[f"truth_{i}"])) if f"truth_{i}" in data.files else (),
+                             str(orders[i])) for i in range(len(ids))]
+        except KeyError as err:
+            raise ValueError(f"{path} lacks array {err.args[0]!r}") from None
 
 
-def _labels(probs: np.ndarray, threshold: float) -> np.ndarray:
-    return (probs[:, 0] > round(threshold * 255)).astype(np.uint8) if probs.shape[1] == 1 else probs.argmax(1)
+def combine_oof(parts: Sequence[Sequence[OofImage]], names: Sequence[str] | None = None) -> list[OofImage]:
+    """The images of several OOF files (e.g. the folds of one recipe) as one list sorted by id; an id found
+    twice raises ValueError naming the parts (``names``, default their positions)."""
+    names = list(names) if names is not None else [f"part {i}" for i in range(len(parts))]
+    seen: dict[str, str] = {}
+    out = []
+    for name, images in zip(names, parts):
+        for im in images:
+            if im.id in seen:
+                raise ValueError(f"image {im.id!r} is in both {seen[im.id]} and {name}: folds must not overlap")
+            seen[im.id] = name
+            out.append(im)
+    return sorted(out, key=lambda im: im.id)
 
 
-def oof_scores(path: str | Path, threshold: float = 0.5) -> pd.DataFrame:
-    """Dice, IoU, precision, recall per organ (``groups``) and over all OOF items, as a table.
+def image_counts(image: OofImage, threshold: float = 0.5, probs: np.ndarray | None = None) -> np.ndarray:
+    """TP, FP, FN per foreground class (F×3) of one image, its probabilities (or ``probs``, e.g. a blend, on the
+    0–255 scale) turned into labels by the kit's threshold rule (one channel) or argmax."""
+    probs = image.probs if probs is None else probs
+    labels = labels_from_probs(probs, threshold, max_value=255)
+    return fraction_counts(labels, image.targets, image.valid)
 
-    Per-item means (Kaggle convention: empty vs empty = 1) plus the global Dice of the summed counts.
-    Binary runs threshold the probability at ``threshold``; multi-class runs take the argmax.
+
+def score_images(
+    images: Sequence[OofImage], thresholds: float | Mapping[str, float] = 0.5, class_names: Sequence[str] = ()
+) -> dict:
+    """The competition metric on ``images``: mean over images of the mean over foreground classes of each
+    class's Dice (empty vs empty = 1); per class, per group (organ), per image, and pooled-pixel variants.
+
+    ``thresholds``: one value, or {group: value} with a ``"default"`` for groups without their own.
+    Returns ``dice``, ``iou``, ``precision``, ``recall``, ``dice_global``, ``per_class`` {name: Dice},
+    ``per_group`` {group: Dice}, ``per_image`` (N Dice values), ``counts`` N×F×3.
     """
-    from kit.metrics import SegmentationMeter
+    if not images:
+        raise ValueError("score_images got no images")
 
-    oof = read_oof(path)
-    probs = oof["probs"]
-    labels = _labels(probs, threshold)
-    meter = SegmentationMeter(num_classes=max(2, probs.shape[1]))
-    groups = [g or None for g in oof["groups"].astype(str)]
-    meter.update(labels, oof["targets"], group=groups)
-    result = meter.compute()
-    columns = ["dice", "iou", "precision", "recall", "dice_global", "images"]
-    rows = {str(g): {c: s[c] for c in columns} for g, s in sorted(result["per_group"].items())}
-    rows["all"] = {c: result[c] for c in columns}
+    def level(group: str) -> float:
+        if not isinstance(thresholds, Mapping):
+            return float(thresholds)
+        return float(thresholds.get(group, thresholds.get("default", 0.5)))
+
+    counts = np.stack([image_counts(im, level(im.group)) for im in images])
+    scores = scores_from_counts(counts)
+    per_image = scores["dice"].mean(axis=1)
+    n_classes = counts.shape[1]
+    names = list(class_names) if len(class_names) == n_classes else [f"class {k + 1}" for k in range(n_classes)]
+    groups = np.asarray([im.group for im in images])
+    return {
+        **{name: float(scores[name].mean(axis=1).mean()) for name in ("dice", "iou", "precision", "recall")},
+        "dice_global": float(scores_from_counts(counts.sum(axis=0))["dice"].mean()),
+        "per_class": {name: float(scores["dice"][:, k].mean()) for k, name in enumerate(names)},
+        "per_group": {str(g): float(per_image[groups == g].mean()) for g in sorted(set(groups) - {""})},
+        "per_image": per_image, "counts": counts,
+    }
+
+
+def oof_scores(path: str | Path, threshold: float = 0.5, class_names: Sequence[str] = ()) -> pd.DataFrame:
+    """Dice, IoU, precision, recall (means over images, empty vs empty = 1), pooled-pixel Dice and image count per
+    organ and over all OOF images; with several foreground classes, one Dice column per class too (named after
+    ``class_names``, by default the classes of the run folder's ``config.json``)."""
+    images = read_oof(path)
+    config_path = Path(path) / "config.json"
+    if not class_names and config_path.is_file():
+        from kit.train.config import TrainConfig
+
+        class_names = TrainConfig.from_dict(json.loads(config_path.read_text())).class_names
+    groups = sorted({im.group for im in images} - {""})
+    rows = {}
+    for name, subset in [(g, [im for im in images if im.group == g]) for g in groups] + [("all", images)]:
+        result = score_images(subset, threshold, class_names)
+        row = {k: result[k] for k in ("dice", "iou", "precision", "recall", "dice_global")}
+        if len(result["per_class"]) > 1:
+            row.update({f"dice {c}": v for c, v in result["per_class"].items()})
+        rows[name] = {**row, "images": len(subset)}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "organ"
-    return table.rename(columns={"images": "items"})
+    return table
 
 
 def oof_examples(
     run_dir: str | Path, n: int = 4, order: str = "random", seed: int = 0, threshold: float = 0.5
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], list[str]]:
-    """(images, targets, predictions, titles) of ``n`` validation items of a run, for
-    :func:`kit.viz.show_predictions`; ``order`` "random", "worst" or "best" by per-item Dice.
+    """(images, targets, predictions, titles) of ``n`` held-out images of a run, for
+    :func:`kit.viz.show_predictions`; ``order`` "random", "worst" or "best" by per-image Dice.
 
-    Images are re-read through the run's validation dataset (``config.json``) at the OOF resolution.
+    Images are re-read from the run's data (``config.json``) at the OOF (working) resolution; targets are the
+    area shares rounded to class ids.
     """
-    import cv2
-
-    from kit.metrics import confusion_counts, scores_from_counts
-    from kit.train.builders import build_datasets
     from kit.train.config import TrainConfig
+    from kit.train.validation import read_working_image
 
     if order not in ORDERS:
         raise ValueError(f"order must be one of {', '.join(ORDERS)}; got {order!r}")
     run_dir = Path(run_dir)
     config = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
-    _, val = build_datasets(config)
-    oof = read_oof(run_dir)
-    labels = _labels(oof["probs"], threshold)
-    num_classes = max(2, oof["probs"].shape[1])
-    dice = scores_from_counts(confusion_counts(labels, oof["targets"], num_classes)[:, 1:])["dice"].mean(axis=1)
-    id_column = "tile" if "tile" in val.items else "id"
-    position = {str(v): i for i, v in enumerate(val.items[id_column].astype(str))}
+    images = read_oof(run_dir)
+    dice = score_images(images, threshold)["per_image"]
     if order == "random":
         picks = np.random.default_rng(seed).permutation(len(dice))[:n]
     else:
-        picks = np.argsort(dice, kind="stable")[:n] if order == "worst" else np.argsort(-dice, kind="stable")[:n]
-    images, targets, preds, titles = [], [], [], []
+        picks = np.argsort(dice if order == "worst" else -dice, kind="stable")[:n]
+    pictures, targets, preds, titles = [], [], [], []
     for k in picks:
-        item_id = str(oof["ids"][k])
-        if item_id not in position:
-            raise ValueError(f"OOF id {item_id!r} is not in the validation set of {run_dir / 'config.json'}")
-        image, _ = val.load(position[item_id])
-        h, w = labels.shape[1:]
-        if image.shape[:2] != (h, w):
-            image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
-        images.append(image)
-        targets.append(oof["targets"][k])
-        preds.append(labels[k])
-        titles.append(f"{item_id} {oof['groups'][k]} Dice {dice[k]:.3f}".replace("  ", " "))
-    return images, targets, preds, titles
+        im = images[k]
+        pictures.append(read_working_image(config, im))
+        truth = np.zeros(im.targets.shape[1:], np.uint8)
+        for c in range(im.targets.shape[0]):
+            truth[im.targets[c] >= 128] = c + 1
+        targets.append(truth)
+        preds.append(labels_from_probs(im.probs, threshold))
+        titles.append(f"{im.id} {im.group} Dice {dice[k]:.3f}".replace("  ", " "))
+    return pictures, targets, preds, titles

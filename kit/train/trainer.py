@@ -17,15 +17,20 @@ import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from kit.fsutil import atomic_path
+from kit.models.checkpoint import (load_checkpoint, non_finite_tensors, rng_state, save_checkpoint, set_rng_state,
+                                   unwrap)
 from kit.train.builders import (build_datasets, build_loader, build_model_from_spec, build_optimizer, model_spec,
                                 resolve_spec_weights)
-from kit.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state, unwrap
 from kit.train.config import TrainConfig
 from kit.train.schedule import learning_rate
 
 __all__ = ["Trainer", "LOG_COLUMNS"]
 
-LOG_COLUMNS = ("epoch", "lr", "train_loss", "val_loss", "val_dice", "val_iou", "seconds")
+#: log.csv columns; per-class ``val_dice_<class>`` columns follow ``val_dice`` for multi-class runs. ``val_dice`` is
+#: the competition metric on whole held-out images (``val_images`` of them; 0: scored on tiles, see
+#: :mod:`kit.train.validation`), ``val_tile_dice`` the cheap per-tile score; NaN on epochs not validated.
+LOG_COLUMNS = ("epoch", "lr", "train_loss", "val_loss", "val_dice", "val_iou", "val_tile_dice", "val_images",
+               "seconds")
 
 
 def _amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
@@ -41,8 +46,9 @@ def _amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
 class Trainer:
     """Fit one model with one recipe; every file it writes lives in ``config.out_dir``.
 
-    Files: ``config.json``, ``last.pt`` (every epoch, atomic), ``best.pt`` (best validation Dice),
-    ``log.csv`` (one row per epoch), ``oof.npz`` (validation probabilities of the best model),
+    Files: ``config.json``, ``last.pt`` (every epoch, atomic), ``best.pt`` (best validation Dice: whole held-out
+    images scored with the competition metric, :mod:`kit.train.validation`), ``log.csv`` (one row per epoch),
+    ``oof.npz`` (per held-out image probabilities of the best model, :mod:`kit.train.oof`),
     and a row in ``<out_dir>/../runs.csv`` (the results table).
 
     Args:
@@ -87,6 +93,14 @@ class Trainer:
         if train_data is None or val_data is None:
             train_data, val_data = build_datasets(config)
         self.train_data, self.val_data = train_data, val_data
+        self.class_names = config.class_names
+        self.log_columns = list(LOG_COLUMNS)
+        self.log_columns[5:5] = [f"val_dice_{name}" for name in self.class_names if len(self.class_names) > 1]
+        self.validator = None
+        if self.is_main:
+            from kit.train.validation import WholeImageValidator
+
+            self.validator = WholeImageValidator.create(config, val_data, self.device)
         self.train_loader = build_loader(train_data, config, train=True, rank=rank, world_size=world_size)
         self.val_loader = build_loader(val_data, config, train=False)
         self.loss_fn = build_loss(config.loss, mode=config.mode, ignore_index=config.ignore_index,
@@ -119,8 +133,15 @@ class Trainer:
 
     def _load_weights(self, path: str) -> None:
         state = load_checkpoint(path)
-        weights = state.get("model", state)
-        result = unwrap(self.model).load_state_dict(weights, strict=False)
+        weights = state.get("model", state) if isinstance(state, dict) else state
+        if not isinstance(weights, dict):
+            raise ValueError(f"init_from {path}: expected a state_dict or {{'model': state_dict}}, got "
+                             f"{type(weights).__name__}")
+        try:
+            result = unwrap(self.model).load_state_dict(weights, strict=False)
+        except RuntimeError as err:
+            raise ValueError(f"init_from {path}: weights do not fit {self.spec['name']} "
+                             f"({str(err).splitlines()[-1].strip()[:300]})") from None
         if result.missing_keys or result.unexpected_keys:
             raise ValueError(
                 f"init_from {path}: weights do not fit {self.spec['name']} "
@@ -146,9 +167,14 @@ class Trainer:
     def resume(self, path: str | Path) -> None:
         """Restore model, optimiser, scaler, schedule step, epoch, history and RNG from a checkpoint."""
         state = load_checkpoint(path)
-        unwrap(self.model).load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scaler.load_state_dict(state["scaler"])
+        try:
+            unwrap(self.model).load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scaler.load_state_dict(state["scaler"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as err:
+            reason = str(err).strip().splitlines()[-1].strip()[:300] if str(err).strip() else type(err).__name__
+            raise ValueError(f"cannot resume from {path}: it does not fit this recipe's model or optimiser "
+                             f"({type(err).__name__}: {reason}); train into a new folder or pass --fresh") from None
         self.step, self.epoch = state["step"], state["epoch"]
         self.best_score, self.best_epoch = state["best_score"], state["best_epoch"]
         self.history = list(state["history"])
@@ -218,21 +244,21 @@ class Trainer:
         start = time.perf_counter()
         torch.manual_seed(self.config.seed * 1000 + epoch)  # dropout etc. depend only on (seed, epoch)
         train_loss = self._train_one_epoch(epoch)
-        val = self._sync(self.validate() if self.is_main else None)
-        row = {
-            "epoch": epoch + 1,
-            "lr": self.optimizer.param_groups[0]["lr"],
-            "train_loss": train_loss,
-            "val_loss": val["loss"],
-            "val_dice": val["dice"],
-            "val_iou": val["iou"],
-            "seconds": time.perf_counter() - start,
-        }
+        due = (epoch + 1) % self.config.val_every == 0 or epoch + 1 == self.config.epochs
+        val = self._sync(self.validate() if self.is_main and due else None) if due else {}
+        bad = non_finite_tensors(unwrap(self.model).state_dict())  # never saved, as best or last
+        if bad or not all(math.isfinite(val[k]) for k in ("val_loss", "val_dice", "val_iou") if k in val):
+            what = (f"model weights became NaN/inf ({', '.join(bad[:3])})" if bad else
+                    f"validation loss became {val['val_loss']} (Dice {val['val_dice']})")
+            raise FloatingPointError(self._non_finite_message(what, epoch))
+        row = {"epoch": epoch + 1, "lr": self.optimizer.param_groups[0]["lr"], "train_loss": train_loss,
+               **{c: val.get(c, math.nan) for c in self.log_columns[3:-1]},
+               "seconds": time.perf_counter() - start}
         self.history.append(row)
         self.epoch = epoch + 1
-        improved = val["dice"] > self.best_score
+        improved = due and val["val_dice"] > self.best_score
         if improved:
-            self.best_score, self.best_epoch = val["dice"], epoch
+            self.best_score, self.best_epoch = val["val_dice"], epoch
         if self.is_main:
             self._write_epoch_files(improved)
             if self._wandb is not None:
@@ -274,7 +300,8 @@ class Trainer:
             with no_sync() if no_sync is not None else contextlib.nullcontext():
                 loss = self._forward_loss(images, masks)
                 if not self._all_finite(loss):
-                    raise FloatingPointError(self._nan_message(loss, epoch, i))
+                    raise FloatingPointError(self._non_finite_message(f"loss became {loss.item()} (on some rank)",
+                                                                      epoch, f", batch {i + 1}"))
                 self.scaler.scale(loss / accum).backward()
             if boundary:
                 self._optimizer_step()
@@ -283,12 +310,13 @@ class Trainer:
             bar.set_postfix(loss=f"{total / count:.4f}")
         return total / max(count, 1)
 
-    def _nan_message(self, loss: torch.Tensor, epoch: int, batch: int) -> str:
+    def _non_finite_message(self, what: str, epoch: int, where: str = "") -> str:
+        """One line: what became NaN/inf, where, which checkpoint is kept, what to try."""
         last = self.out_dir / "last.pt"
         kept = (f"The last good checkpoint (epoch {self.epoch}) is kept at {last}" if self.epoch and last.exists()
                 else "No checkpoint was written yet")
-        return (f"loss became {loss.item()} (on some rank) at epoch {epoch + 1}, batch {batch + 1}; training stopped. "
-                f"{kept}. Lower max_lr, set clip_grad, try amp='bf16' or 'off', or check the data.")
+        return (f"{what} at epoch {epoch + 1}{where}; training stopped. {kept}. Lower max_lr, set clip_grad, "
+                f"try amp='bf16' or 'off', or check the data.")
 
     def _optimizer_step(self) -> None:
         self._set_lr()
@@ -312,10 +340,11 @@ class Trainer:
             logits = logits[0]
         return torch.sigmoid(logits) if self.config.num_classes == 1 else torch.softmax(logits, dim=1)
 
-    def _labels(self, probs: torch.Tensor) -> torch.Tensor:
-        if self.config.num_classes == 1:
-            return (probs[:, 0] > self.config.threshold).long()
-        return probs.argmax(dim=1)
+    def _labels(self, probs: torch.Tensor) -> np.ndarray:
+        """N×H×W label maps by the kit's one threshold rule (:func:`kit.metrics.labels_from_probs`)."""
+        from kit.metrics import labels_from_probs
+
+        return np.stack([labels_from_probs(p, self.config.threshold) for p in probs.float().cpu()])
 
     @torch.no_grad()
     def predict(self, loader=None):
@@ -329,10 +358,30 @@ class Trainer:
             yield self._probabilities(logits).float().cpu(), masks
 
     def validate(self) -> dict[str, float]:
-        """Validation loss, mean per-image Dice and IoU (Kaggle convention: empty vs empty = 1)."""
+        """One log row's validation columns: ``val_dice`` (+ ``val_dice_<class>``) and ``val_iou`` of the whole
+        held-out images (the competition metric; tiles when there is no validator), ``val_images``, and from
+        the validation loader ``val_loss`` and ``val_tile_dice`` (mean per-tile Dice, empty vs empty = 1)."""
+        tiles = self._validate_tiles()
+        row = {"val_loss": tiles["loss"], "val_tile_dice": tiles["dice"], "val_images": 0}
+        if self.validator is None:
+            per_class = [tiles["per_class"][k]["dice"] for k in tiles["per_class"]]
+            row.update(val_dice=tiles["dice"], val_iou=tiles["iou"])
+        else:
+            from kit.train.oof import score_images
+
+            images = self.validator.predict(unwrap(self.model))
+            scores = score_images(images, self.config.threshold, self.class_names)
+            per_class = list(scores["per_class"].values())
+            row.update(val_dice=scores["dice"], val_iou=scores["iou"], val_images=len(images))
+        if len(self.class_names) > 1:
+            row.update({f"val_dice_{name}": float(v) for name, v in zip(self.class_names, per_class)})
+        return row
+
+    def _validate_tiles(self) -> dict:
+        """Loss and SegmentationMeter scores over the validation loader (``ignore_index`` pixels skipped)."""
         from kit.metrics import SegmentationMeter
 
-        meter = SegmentationMeter(num_classes=max(2, self.config.num_classes + (self.config.num_classes == 1)))
+        meter = SegmentationMeter(num_classes=max(2, self.config.num_classes), ignore_index=self.config.ignore_index)
         total, count = 0.0, 0
         model = unwrap(self.model)  # no DDP collectives: rank 0 may evaluate alone
         model.eval()
@@ -343,18 +392,18 @@ class Trainer:
                     logits = model(images)
                     total += float(self.loss_fn(logits, masks_dev)) * images.shape[0]
                 count += images.shape[0]
-                meter.update(self._labels(self._probabilities(logits)).cpu().numpy(), masks.numpy())
+                meter.update(self._labels(self._probabilities(logits)), masks.numpy())
         scores = meter.compute()
-        return {"loss": total / max(count, 1), "dice": float(scores["dice"]), "iou": float(scores["iou"])}
+        return {"loss": total / max(count, 1), **scores}
 
     # ----------------------------------------------------------------- files
     def _write_epoch_files(self, improved: bool) -> None:
         state = self.state()
-        save_checkpoint(self.out_dir / "last.pt", state)
-        if improved:
+        if improved:  # best before last: a failed best.pt write leaves last.pt at the previous epoch, so it is redone
             save_checkpoint(self.out_dir / "best.pt", state)
+        save_checkpoint(self.out_dir / "last.pt", state)
         with atomic_path(self.out_dir / "log.csv", suffix=".csv") as tmp:
-            pd.DataFrame(self.history, columns=list(LOG_COLUMNS)).to_csv(tmp, index=False)
+            pd.DataFrame(self.history, columns=self.log_columns).to_csv(tmp, index=False)
 
     def _start_wandb(self) -> None:
         if not self.config.wandb:
@@ -368,26 +417,22 @@ class Trainer:
         self._wandb = wandb.init(dir=str(self.out_dir), config=self.config.to_dict(), reinit=True)
 
     def save_oof(self, path: str | Path | None = None) -> Path:
-        """Predict the validation set with the best checkpoint; write probabilities (uint8 0–255) and targets."""
+        """Predict every held-out image with the best checkpoint and write ``oof.npz`` (:mod:`kit.train.oof`):
+        whole images at the working resolution, or the validation tiles when validating on tiles."""
+        from kit.train.oof import write_oof
+
         path = Path(path or self.out_dir / "oof.npz")
         best = self.out_dir / "best.pt"
         if best.exists():
             unwrap(self.model).load_state_dict(load_checkpoint(best)["model"])
-        probs, targets = [], []
-        for p, m in self.predict():
-            probs.append(np.round(p.numpy() * 255).astype(np.uint8))
-            targets.append(m.numpy().astype(np.uint8))
-        items = self.val_data.items if hasattr(self.val_data, "items") else pd.DataFrame()
-        id_column = "tile" if "tile" in items else "id"
-        ids = np.asarray(items.get(id_column, pd.Series(dtype=str)).astype(str).tolist(), dtype=str)
-        groups = (np.asarray(items["organ"].astype(str).tolist(), dtype=str) if "organ" in items
-                  else np.full(len(ids), "", dtype=str))
-        with atomic_path(path, suffix=".npz") as tmp:
-            np.savez_compressed(tmp, probs=np.concatenate(probs), targets=np.concatenate(targets), ids=ids,
-                                groups=groups)
-        return path
+        if self.validator is not None:
+            return write_oof(path, self.validator.predict(unwrap(self.model), self.validator.images, truth=True))
+        from kit.train.validation import tile_oof
+
+        return write_oof(path, tile_oof(self.predict(), getattr(self.val_data, "items", pd.DataFrame()), self.config))
 
     def summary(self) -> dict[str, Any]:
         """Best validation Dice and epoch, epochs run, why the last ``fit`` stopped, the per-epoch history."""
         return {"best_dice": self.best_score, "best_epoch": self.best_epoch + 1, "epochs": self.epoch,
                 "stopped": self.stopped, "history": list(self.history)}
+
