@@ -75,7 +75,8 @@ def test_training_starts_from_the_attached_weights_dataset_and_its_checkpoint_pr
 
     config = TrainConfig(out_dir=str(tmp_path / "runs" / "pre"), tiles_dir=str(tmp_path), arch="unet",
                          encoder=ENCODER, encoder_weights="imagenet", model_kwargs=TINY_DECODER, epochs=1,
-                         batch_size=4, max_steps_per_epoch=1, channels_last=False, progress=False)
+                         batch_size=4, max_steps_per_epoch=1, channels_last=False, progress=False,
+                         validation="tiles")
     trainer = Trainer(config, train_data=Blobs(8, 0), val_data=Blobs(4, 1))
     printed = capsys.readouterr().out
     assert f"encoder weights: {ENCODER} r160_in1k from weights folder {mount}" in printed
@@ -92,9 +93,9 @@ def test_training_starts_from_the_attached_weights_dataset_and_its_checkpoint_pr
     from kit.models.checkpoint import load_checkpoint
 
     best = Path(config.out_dir) / "best.pt"
-    ensemble = EnsembleConfig("hubmap-organ-segmentation", [EnsembleModel("pre", str(best), input=ModelInput(
+    ensemble = EnsembleConfig("hubmap-organ-segmentation", [EnsembleModel("pre", best.name, input=ModelInput(
         window=None, pad_multiple=32))])
-    predictor = ensemble.build_predictor(device="cpu")
+    predictor = ensemble.build_predictor(root=best.parent, device="cpu")
     trained = load_checkpoint(best)["model"]
     rebuilt = predictor.members[0].model.state_dict()
     assert rebuilt.keys() == trained.keys() and all(torch.equal(rebuilt[k], trained[k]) for k in trained)
@@ -146,8 +147,15 @@ def test_weights_folder_first_then_the_library_download_only_when_allowed(tmp_pa
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     resolved = resolve_encoder_weights("imagenet", "resnet18")
     assert calls and resolved.path == tmp_path / "fake-hub.safetensors" and "fake hub" in resolved.source
+    def no_network(key):
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(pretrained, "download_weights", no_network)
+    with pytest.raises(FileNotFoundError, match="no 'imagenet' weights for encoder resnet18 .* download failed "
+                                                 "\\(OSError: Name or service not known\\). Build the weights"):
+        resolve_encoder_weights("imagenet", "resnet18")
     monkeypatch.setenv("KIT_OFFLINE", "1")
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="downloads are off"):
         resolve_encoder_weights("imagenet", "resnet18")
     assert resolve_encoder_weights("none", "resnet18").path is None
     assert resolve_encoder_weights(None, None).source.startswith("none")

@@ -228,7 +228,7 @@ def download_weights(key: WeightsKey) -> tuple[Path, str]:
     return path, f"timm {key.encoder[3:]}.{key.tag} ({cfg.get('hf_hub_id') or cfg.get('url') or 'timm source'})"
 
 
-def _missing_message(key: WeightsKey, asked: str, folders: list[Path]) -> str:
+def _missing_message(key: WeightsKey, asked: str, folders: list[Path], why: str) -> str:
     searched = ", ".join(map(str, folders)) or "none"
     if key.encoder.startswith("tu-"):
         option = key.file_stem
@@ -236,7 +236,7 @@ def _missing_message(key: WeightsKey, asked: str, folders: list[Path]) -> str:
         option = key.encoder if key.tag == IMAGENET else f"{key.encoder}:{key.tag}"
     return (f"no {key.tag!r} weights for encoder {asked} (encoder_weights={key.tag!r}): weights folders searched: "
             f"{searched} ($KIT_WEIGHTS and folders with {MANIFEST_FILE} under {kaggle_input_root()}); "
-            f"downloads are off (HF_HUB_OFFLINE/KIT_OFFLINE). Build the weights dataset where the network is "
+            f"{why}. Build the weights dataset where the network is "
             f"allowed: python -m kit datasets build weights --user ME --encoder {option} (then datasets push "
             f"weights and attach it, or set KIT_WEIGHTS to build/datasets/weights), or train from scratch with "
             f"--encoder-weights none")
@@ -266,7 +266,12 @@ def resolve_encoder_weights(encoder_weights: str | os.PathLike | None, encoder: 
             path, entry = found
             return ResolvedWeights(path, f"{key.encoder} {key.tag} from weights folder {folder} ({entry.file}, "
                                          f"sha256 checked; source {entry.source})")
-    if downloads_allowed():
+    if not downloads_allowed():
+        why = "downloads are off (HF_HUB_OFFLINE/KIT_OFFLINE)"
+        raise FileNotFoundError(_missing_message(key, encoder, folders, why))
+    try:
         path, source = download_weights(key)
-        return ResolvedWeights(path, f"{key.encoder} {key.tag} downloaded by the library: {source} ({path})")
-    raise FileNotFoundError(_missing_message(key, encoder, folders))
+    except Exception as err:  # the Hub client, timm and urllib raise many types when the network is missing
+        why = f"the library's download failed ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
+        raise FileNotFoundError(_missing_message(key, encoder, folders, why)) from err
+    return ResolvedWeights(path, f"{key.encoder} {key.tag} downloaded by the library: {source} ({path})")
