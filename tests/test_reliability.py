@@ -49,7 +49,8 @@ class World:
     marker: Path  # created if the malicious pickle ever runs
 
     def train(self, out: Path, *extra: str) -> list[str]:
-        return ["train", "--out", str(out), "--tiles", str(self.tiles), *TINY_MODEL, *extra]
+        return ["train", "--out", str(out), "--tiles", str(self.tiles), *TINY_MODEL, "--encoder-weights", "none",
+                *extra]  # from scratch unless a case names weights (the default, imagenet, needs a weights folder)
 
     def predict(self, out: Path, *extra: str, data: Path | None = None, models: Path | None = None) -> list[str]:
         return ["predict", "--competition", SLUG, "--data", str(data or self.data), "--ensemble",
