@@ -17,7 +17,7 @@ import pandas as pd
 
 from kit.paths import check_plain_id
 
-__all__ = ["CompetitionProfile", "PROFILES", "get_profile", "list_competitions"]
+__all__ = ["CompetitionProfile", "DEFAULT_COMPETITION", "PROFILES", "get_profile", "list_competitions"]
 
 _HUBMAP_PIXEL_SIZES = {  # µm per pixel (competitions.md §3.3)
     "HPA": {"kidney": 0.4, "largeintestine": 0.4, "lung": 0.4, "spleen": 0.4, "prostate": 0.4},
@@ -192,6 +192,10 @@ PROFILES: dict[str, CompetitionProfile] = {
         ),
     )
 }
+
+
+#: the one default everywhere: the notebooks' COMPETITION, the recipes, ``demo`` and ``kernels build``
+DEFAULT_COMPETITION = "hubmap-organ-segmentation"
 
 
 def list_competitions() -> list[str]:

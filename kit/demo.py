@@ -18,7 +18,7 @@ from typing import Any, Callable
 import nbformat
 import pandas as pd
 
-from kit.competitions import get_profile
+from kit.competitions import DEFAULT_COMPETITION, get_profile
 
 __all__ = ["DemoStep", "DemoSummary", "RECIPES", "demo_steps", "export_plots", "run_demo"]
 
@@ -169,7 +169,7 @@ def _summarise(summary: DemoSummary, steps: list[DemoStep]) -> None:
 
 
 def run_demo(
-    competition: str = "hubmap-organ-segmentation", run_dir: str | Path | None = None, smoke: bool = False,
+    competition: str = DEFAULT_COMPETITION, run_dir: str | Path | None = None, smoke: bool = False,
     fresh: bool = False, seed: int = 0, log: Callable[[str], None] = print,
 ) -> DemoSummary:
     """Write the sample, run notebooks 00 → 03 in ``run_dir`` (default ``runs/demo/<competition>``), score.

@@ -19,7 +19,8 @@ _TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)?$")  # mkstem
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; on success it replaces ``target``, on error it is removed.
+    """Yield a temporary path beside ``target``; on success it replaces ``target`` as a world-readable file
+    (0644: submissions, metadata and checkpoints are shared), on error it is removed.
 
     Use this for writers that want a file name (``torch.save``, ``cv2.imwrite``, ``DataFrame.to_csv``).
     ``suffix`` keeps an extension that the writer needs to pick a format (e.g. ".png").

@@ -93,21 +93,25 @@ def scores_from_counts(counts: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def dice_score(pred: ArrayLike | Sequence[ArrayLike], target: ArrayLike | Sequence[ArrayLike]) -> float:
+def dice_score(
+    pred: ArrayLike | Sequence[ArrayLike], target: ArrayLike | Sequence[ArrayLike], ignore_index: int | None = None
+) -> float:
     """Mean per-image Dice of binary masks (non-zero = foreground), both empty = 1: the Kaggle score.
 
-    Accepts one mask pair (H×W), a stack (N×H×W) or two equally long lists of masks of any sizes.
+    Accepts one mask pair (H×W), a stack (N×H×W) or two equally long lists of masks of any sizes. Pixels whose
+    target is ``ignore_index`` are not counted.
     """
     if isinstance(pred, (list, tuple)) or isinstance(target, (list, tuple)):
         if len(pred) != len(target):
             raise ValueError(f"dice_score got {len(pred)} predictions but {len(target)} targets")
         if not len(pred):
             raise ValueError("dice_score got no masks")
-        return float(np.mean([dice_score(p, t) for p, t in zip(pred, target, strict=True)]))
-    p = _as_batch(pred, "pred") != 0
-    t = _as_batch(target, "target") != 0
-    if p.shape != t.shape:
-        raise ValueError(f"pred shape {p.shape} differs from target shape {t.shape}")
+        return float(np.mean([dice_score(p, t, ignore_index) for p, t in zip(pred, target, strict=True)]))
+    pred, target = _as_batch(pred, "pred"), _as_batch(target, "target")
+    if pred.shape != target.shape:
+        raise ValueError(f"pred shape {pred.shape} differs from target shape {target.shape}")
+    keep = np.ones(target.shape, bool) if ignore_index is None else target != ignore_index
+    p, t = (pred != 0) & keep, (target != 0) & keep
     axes = (1, 2)
     tp = (p & t).sum(axes)
     counts = np.stack([tp, p.sum(axes) - tp, t.sum(axes) - tp], axis=-1)

@@ -27,6 +27,7 @@ __all__ = [
     "read_sample_ids",
     "image_id_of",
     "sample_image_ids",
+    "sample_from_test_images",
     "write_submission",
     "validate_submission",
     "write_fallback_submission",
@@ -158,10 +159,19 @@ def sample_image_ids(
     return [check_plain_id(i, str(name)) for i in dict.fromkeys(ids)]
 
 
+def sample_from_test_images(profile: CompetitionProfile | str, data_dir: str | Path) -> pd.DataFrame:
+    """The sample submission a competition without one implies (NeoPolyp): every test image's rows, empty, with
+    the images in the order the competition lists them (its test table, else the test image files by name)."""
+    profile = _profile(profile)
+    ids = profile.read_table(data_dir, "test")[profile.id_column].astype(str)
+    rows = [row for image_id in ids for row in row_ids(profile, image_id)]
+    return pd.DataFrame({profile.submission_columns[0]: rows, profile.submission_columns[1]: ""})
+
+
 def validate_submission(
     path: str | Path,
     profile: CompetitionProfile | str,
-    sample_submission_path: str | Path | None = None,
+    sample_submission_path: str | Path | pd.DataFrame | None = None,
     image_sizes: Mapping[str, tuple[int, int]] | None = None,
 ) -> None:
     """Check a submission file; the first problem raises one ValueError naming the line, the id and what is wrong.

@@ -156,7 +156,7 @@ def test_runs_and_tiles_of_attached_kernel_outputs_are_found_under_the_kaggle_in
     moved = make_run(root, "moved", probs, targets, [f"t{i}" for i in range(6)], ["nan"] * 6,
                      tiles="gone/tiles")  # a name that exists neither as given nor beside the run folder
     run = read_run(moved)
-    assert run.tiling is not None and run.stats == STATS  # found via the tiling.json under the input root
+    assert run.contract["tiled"] and run.contract["mean"] == STATS["mean"]  # via the tiling.json under the input root
     monkeypatch.setenv("KIT_KAGGLE_INPUT", str(tmp_path / "empty"))
     with pytest.raises(FileNotFoundError, match="no run folder"):
         find_runs("runs")

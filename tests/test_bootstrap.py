@@ -73,13 +73,21 @@ def test_sync_command_checks_then_writes(tmp_path, capsys):
 
 @pytest.fixture
 def without_kit(monkeypatch):
-    """Run the bootstrap source as if kit were missing; pip calls are recorded instead of run."""
-    real_find_spec = importlib.util.find_spec
+    """Run the bootstrap source as if kit and smp were missing (as on Kaggle); pip calls are recorded, not run."""
+    import importlib.metadata
+
+    real_find_spec, real_version = importlib.util.find_spec, importlib.metadata.version
 
     def hide_kit(name, *args):
         return None if name == "kit" else real_find_spec(name, *args)
 
+    def hide_version(name):
+        if name in ("kit", "segmentation_models_pytorch"):
+            raise importlib.metadata.PackageNotFoundError(name)
+        return real_version(name)
+
     monkeypatch.setattr(importlib.util, "find_spec", hide_kit)
+    monkeypatch.setattr(importlib.metadata, "version", hide_version)
     calls = []
     monkeypatch.setattr(subprocess, "run", lambda command, **kw: calls.append(command))
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)

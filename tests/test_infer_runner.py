@@ -165,3 +165,47 @@ def test_one_worker_per_device_writes_the_same_file(tmp_path):
     two = predict_submission(HUBMAP22, ensemble, data, tmp_path / "two.csv", device=["cpu", "cpu"], progress=False)
     assert (tmp_path / "one.csv").read_text() == (tmp_path / "two.csv").read_text()
     assert two.table()["image_id"].tolist() == one.table()["image_id"].tolist() and two.predicted == 2
+
+
+def test_truncated_hidden_image_keeps_the_good_rows_and_is_reported(tmp_path):
+    data = tiny_sample(HUBMAP22, tmp_path / "data", n=12).out_dir
+    ids = read(data / "sample_submission.csv")["id"].tolist()
+    assert len(ids) >= 3
+    bad = data / "test_images" / f"{ids[1]}.tiff"
+    bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 3])  # cut off mid-file, as a broken upload would be
+    ensemble = tiny_ensemble(tmp_path / "models", HUBMAP22, thresholds={"default": 0.0})  # every pixel foreground
+    out = tmp_path / "submission.csv"
+    with pytest.raises(Exception) as raised:  # without skip_errors the error propagates ...
+        predict_submission(HUBMAP22, ensemble, data, out, progress=False, flush_seconds=1e9)
+    assert not isinstance(raised.value, AssertionError)
+    rows = read(out).set_index("id")["rle"]
+    assert rows[ids[0]] != "" and rows[ids[1]] == ""  # ... after the finished image's rows reached the file
+    report = predict_submission(HUBMAP22, ensemble, data, out, skip_errors=True, progress=False, flush_seconds=1e9)
+    status = report.table().set_index("image_id")
+    assert status["status"].to_dict() == {i: "error" if i == ids[1] else "predicted" for i in ids}
+    assert status.loc[ids[1], "error"] and status.loc[ids[1], "error"] in str(report)
+    assert f"failed {ids[1]}: " in str(report) and [r.image_id for r in report.failed] == [ids[1]]
+    validate_submission(out, HUBMAP22, data / "sample_submission.csv")
+    rows = read(out).set_index("id")["rle"]
+    assert rows[ids[1]] == "" and all(rows[i] != "" for i in ids if i != ids[1])
+    assert out.stat().st_mode & 0o777 == 0o644  # world-readable, not mkstemp's 0600
+
+
+def test_neopolyp_without_sample_submission_takes_the_ids_from_the_test_images(tmp_path):
+    from kit.submit import sample_from_test_images
+
+    data = tiny_sample(NEOPOLYP, tmp_path / "data", n=8).out_dir
+    given = read(data / "sample_submission.csv")["Id"].tolist()
+    (data / "sample_submission.csv").unlink()  # the Kaggle data has test/test/*.jpeg and no sample submission
+    images = sorted(p.stem for p in (data / "test" / "test").glob("*.jpeg"))
+    expected = [f"{i}_{c}" for i in images for c in (0, 1)]
+    assert sorted(expected) == sorted(given) and len(images) >= 2
+    out = tmp_path / "submission.csv"
+    report = predict_submission(NEOPOLYP, tiny_ensemble(tmp_path / "models", NEOPOLYP), data, out, progress=False)
+    assert read(out)["Id"].tolist() == expected and report.predicted == len(images)
+    assert "no sample_submission.csv: ids of the test images" in str(report)
+    validate_submission(out, NEOPOLYP, sample_from_test_images(NEOPOLYP, data))
+    with pytest.raises(FileNotFoundError, match="sample_submission.csv not found, and the test images cannot"):
+        hubmap21 = tiny_sample(HUBMAP21, tmp_path / "h21").out_dir  # 2021: ids only in sample_submission
+        (hubmap21 / "sample_submission.csv").unlink()
+        predict_submission(HUBMAP21, tiny_ensemble(tmp_path / "m21", HUBMAP21), hubmap21, out, progress=False)

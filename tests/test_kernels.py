@@ -7,6 +7,7 @@ import base64
 import csv
 import hashlib
 import json
+import re
 import sys
 import types
 import zipfile
@@ -30,7 +31,8 @@ from kit.kernels import (
     slugify,
     validate_kernel_metadata,
 )
-from kit.kernels.wheels import KAGGLE_IMAGE_MODULES, download_command
+from kit.kernels.wheels import KAGGLE_IMAGE_SNAPSHOT, check_not_in_image, download_command, normalize
+from kit.kernels.wheels import read_image_snapshot
 from kit.kernels.push import parse_kernel_push
 from kit.kernels.settings import repo_root
 
@@ -73,7 +75,8 @@ def _fake_notebooks(tmp_path: Path) -> Path:
     for name in load_kernel_settings():
         real = json.loads((repo_root() / "kernels" / f"{name}.json").read_text())
         notebook = nbformat.v4.new_notebook()
-        notebook.cells = [nbformat.v4.new_code_cell("COMPETITION = None", metadata={"tags": ["parameters"]}),
+        knobs = "".join(f"\n{k} = None" for k in real.get("parameters", {}))
+        notebook.cells = [nbformat.v4.new_code_cell("COMPETITION = None" + knobs, metadata={"tags": ["parameters"]}),
                           nbformat.v4.new_code_cell("print(COMPETITION)")]
         notebook.cells[1].outputs = [nbformat.v4.new_output("stream", text="stale")]
         path = tmp_path / Path(real["notebook"]).name
@@ -160,9 +163,71 @@ def test_build_rejects_unknown_competition_kernel_and_user(tmp_path):
     with pytest.raises(KeyError, match="valid"):
         build_kernel_folders("me", "no-such-competition", tmp_path / "b", settings_dir=settings)
     with pytest.raises(KeyError, match="unknown kernels \\['99-x'\\]"):
-        build_kernel_folders("me", None, tmp_path / "b", settings_dir=settings, names=["99-x"])
+        build_kernel_folders("me", "bkai-igh-neopolyp", tmp_path / "b", settings_dir=settings, names=["99-x"])
     with pytest.raises(ValueError, match="Kaggle user name"):
-        build_kernel_folders("me/you", None, tmp_path / "b", settings_dir=settings)
+        build_kernel_folders("me/you", "bkai-igh-neopolyp", tmp_path / "b", settings_dir=settings)
+    assert not (tmp_path / "b").exists()
+
+
+def test_build_without_competition_names_the_flag_and_the_cli_uses_the_one_default(tmp_path, capsys):
+    from kit.__main__ import main
+    from kit.competitions import DEFAULT_COMPETITION
+    from kit.kernels.build import notebook_parameters
+
+    with pytest.raises(ValueError, match="pass --competition SLUG"):
+        build_kernel_folders("me", None, tmp_path / "b")
+    assert not (tmp_path / "b").exists()  # nothing written, not even the kernels that need no submission check
+    assert main(["kernels", "build", "--user", "me", "--out", str(tmp_path / "b")]) == 0
+    out = capsys.readouterr().out
+    assert f"no --competition given: using the notebooks' default '{DEFAULT_COMPETITION}'" in out
+    assert "warning" not in out  # the submission kernel is built rerun-safe
+    for name, s in load_kernel_settings().items():  # one default competition everywhere
+        assert notebook_parameters(nbformat.read(repo_root() / s.notebook, as_version=4))["COMPETITION"] \
+            == DEFAULT_COMPETITION, s.notebook
+        meta = json.loads((tmp_path / "b" / name / "kernel-metadata.json").read_text())
+        assert meta["competition_sources"] == [DEFAULT_COMPETITION]
+        assert (tmp_path / "b" / name / "kernel-metadata.json").stat().st_mode & 0o777 == 0o644
+
+
+def _injected(folder: Path) -> dict:
+    from kit.kernels.build import notebook_parameters
+
+    notebook = nbformat.read(next(folder.glob("*.ipynb")), as_version=4)
+    values = notebook_parameters(notebook)
+    (cell,) = [c for c in notebook.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    values.update(ast.literal_eval("{" + ", ".join(f"{k!r}: {v}" for k, v in (
+        line.split(" = ", 1) for line in cell.source.splitlines()[1:])) + "}"))
+    return values
+
+
+def test_submission_kernel_is_built_rerun_safe_unless_overridden_and_everything_is_checked_first(tmp_path, capsys):
+    from kit.__main__ import main
+
+    (infer,) = build_kernel_folders("me", "bkai-igh-neopolyp", tmp_path / "a", names=["03-inference"])
+    values = _injected(infer)
+    assert values["SKIP_ERRORS"] is True and values["BUDGET_MINUTES"] == 500 and values["COMPETITION"] == \
+        "bkai-igh-neopolyp"
+    assert main(["kernels", "build", "--user", "me", "--competition", "bkai-igh-neopolyp", "--out",
+                 str(tmp_path / "b"), "--set", "SKIP_ERRORS=False", "--set", "BUDGET_MINUTES=None"]) == 0
+    out = capsys.readouterr().out
+    assert "warning: 03-inference: SKIP_ERRORS is not True" in out and "BUDGET_MINUTES is None" in out
+    assert _injected(tmp_path / "b" / "03-inference")["SKIP_ERRORS"] is False
+    assert "SKIP_ERRORS" not in _injected(tmp_path / "b" / "00-tiling")  # only where the notebook has it
+    for bad, message in ((["--set", "BUDGET_MINUTES=600"], "must be a number of minutes in \\(0, 540\\)"),
+                         (["--set", "NO_SUCH_KNOB=1"], "no kernel notebook has the parameters \\['NO_SUCH_KNOB'\\]"),
+                         (["--set", "SKIP_ERRORS"], "expected NAME=VALUE")):
+        assert main(["kernels", "build", "--user", "me", "--out", str(tmp_path / "c"), *bad]) == 2
+        assert re.search(message, capsys.readouterr().err), bad
+        assert not (tmp_path / "c").exists()  # validated before anything is written
+
+
+def test_settings_parameters_must_exist_in_the_notebook(tmp_path):
+    settings = _fake_notebooks(tmp_path)
+    path = settings / "02-ensembling.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "parameters": {"TYPO": 1}}))
+    with pytest.raises(KeyError, match="kernel 02-ensembling: .* has no parameters \\['TYPO'\\]"):
+        build_kernel_folders("me", "bkai-igh-neopolyp", tmp_path / "b", settings_dir=settings)
+    assert not (tmp_path / "b").exists()
 
 
 def test_push_reports_version_and_fails_on_invalid_sources(tmp_path):
@@ -181,10 +246,11 @@ def test_push_reports_version_and_fails_on_invalid_sources(tmp_path):
 
 
 def _fake_download(command):
-    """Stands in for ``pip download``: writes an empty wheel per requested package into --dest."""
+    """Stands in for ``pip download``: writes an empty wheel per requested package==version into --dest."""
     dest = Path(command[command.index("--dest") + 1])
     for package in command[command.index("--dest") + 2:]:
-        (dest / f"{package.replace('-', '_')}-1.0-py3-none-any.whl").write_bytes(b"")
+        name, version = package.split("==")
+        (dest / f"{name.replace('-', '_')}-{version}-py3-none-any.whl").write_bytes(b"")
 
 
 def test_wheels_dataset_holds_the_kit_wheel_the_missing_packages_and_valid_metadata(tmp_path):
@@ -199,7 +265,10 @@ def test_wheels_dataset_holds_the_kit_wheel_the_missing_packages_and_valid_metad
     (download,) = commands
     assert download == download_command(KAGGLE_MISSING_PACKAGES, folder)
     assert download[download.index("--python-version") + 1] == "3.12" and "--only-binary=:all:" in download
-    assert "manylinux2014_x86_64" in download and "segmentation-models-pytorch" in download
+    import importlib.metadata
+
+    smp = importlib.metadata.version("segmentation-models-pytorch")  # what requirements.txt resolved to here
+    assert "manylinux2014_x86_64" in download and f"segmentation-models-pytorch=={smp}" in download
     assert not (folder / "segmentation_models_pytorch-0.1-py3-none-any.whl").exists()  # old versions removed
     assert len(list(folder.glob("*.whl"))) == len(KAGGLE_MISSING_PACKAGES) + 1
     names = zipfile.ZipFile(next(folder.glob("kit-*-py3-none-any.whl"))).namelist()
@@ -208,6 +277,9 @@ def test_wheels_dataset_holds_the_kit_wheel_the_missing_packages_and_valid_metad
     assert meta == {"title": "seg-kit wheels", "id": "someuser/seg-kit-wheels", "licenses": [{"name": "CC0-1.0"}]}
     with pytest.raises(RuntimeError, match="no wheel of \\['segmentation-models-pytorch'"):
         build_wheels_dataset(tmp_path / "w2", "someuser", run=lambda c: None)
+    with pytest.raises(ValueError, match="already has \\['rasterio 1.5.0'\\]"):  # checked before any write
+        build_wheels_dataset(tmp_path / "w3", "someuser", download=False, repack=["rasterio"])
+    assert not (tmp_path / "w3").exists()
 
 
 def _imported_modules(source: str) -> set[str]:
@@ -222,15 +294,23 @@ def _imported_modules(source: str) -> set[str]:
     return modules
 
 
-def test_every_third_party_import_is_in_the_kaggle_image_or_the_wheels_dataset():
+def test_wheels_ship_exactly_the_imported_packages_the_dated_kaggle_image_snapshot_lacks():
+    import importlib.metadata
+
     sources = [p.read_text() for p in (repo_root() / "kit").rglob("*.py")]
     for notebook in (repo_root() / "notebooks").glob("*.ipynb"):
         sources += [c.source for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code"]
     imported = set().union(*map(_imported_modules, sources)) - set(sys.stdlib_module_names) - {"kit", "__future__"}
-    shipped = {p.replace("-", "_") for p in KAGGLE_MISSING_PACKAGES}
-    unknown = imported - shipped - set(KAGGLE_IMAGE_MODULES)
-    assert not unknown, f"list {sorted(unknown)} in KAGGLE_MISSING_PACKAGES or KAGGLE_IMAGE_MODULES (kernels/wheels.py)"
-    assert {"segmentation_models_pytorch", "torch"} <= imported
+    assert {"segmentation_models_pytorch", "torch", "rasterio"} <= imported
+    distributions = importlib.metadata.packages_distributions()  # import name -> distributions installed here
+    needed = {normalize(d) for module in imported for d in distributions.get(module, [module])}
+    snapshot = read_image_snapshot()
+    assert sorted(n for n in needed if n not in snapshot) == sorted(map(normalize, KAGGLE_MISSING_PACKAGES))
+    assert snapshot["rasterio"] == "1.5.0" and snapshot["affine"] == "2.4.0"  # never shipped: the image has them
+    text = (repo_root() / KAGGLE_IMAGE_SNAPSHOT).read_text()
+    assert re.search(r"dated \d{4}-\d{2}-\d{2}", text) and "Sources:" in text
+    with pytest.raises(ValueError, match="already has \\['rasterio 1.5.0', 'affine 2.4.0'\\]"):
+        check_not_in_image(["rasterio", "affine", "segmentation-models-pytorch"])
 
 
 def _check_record(wheel: Path) -> list[str]:
@@ -309,12 +389,43 @@ def test_models_dataset_packs_slim_checkpoints_named_by_ensemble_json(tmp_path):
         build_models_dataset(tmp_path / "models3", "someuser", tmp_path / "nowhere.json")
 
 
-def test_offline_wheels_command_repacks_the_pure_packages_and_names_the_skipped(tmp_path, capsys):
+def test_offline_wheels_command_repacks_the_pure_packages_and_names_the_skipped(tmp_path, capsys, monkeypatch):
+    import kit.kernels
     from kit.__main__ import main
 
     assert main(["datasets", "build", "wheels", "--user", "someuser", "--out", str(tmp_path), "--offline"]) == 0
-    out = capsys.readouterr().out
-    assert "skipped rasterio: 'rasterio' is not pure Python" in out
     names = sorted(p.name.split("-")[0] for p in (tmp_path / "wheels").glob("*.whl"))
-    assert {"kit", "segmentation_models_pytorch"} <= set(names) and "rasterio" not in names
+    assert names == ["kit", "segmentation_models_pytorch"]  # exactly what the image lacks; nothing skipped
+    assert "skipped" not in capsys.readouterr().out
+    monkeypatch.setattr(kit.kernels, "KAGGLE_MISSING_PACKAGES", ("segmentation-models-pytorch", "numpy"))
+    assert main(["datasets", "build", "wheels", "--user", "someuser", "--out", str(tmp_path), "--offline"]) == 0
+    assert "skipped numpy: 'numpy' is not pure Python" in capsys.readouterr().out
     assert main(["datasets", "push", "wheels", "--out", str(tmp_path / "nowhere")]) == 2  # missing folder
+
+
+def test_bootstrap_never_replaces_a_package_the_image_has(tmp_path):
+    """A fresh environment with "affine" 2.4.0 installed (as on Kaggle) and a wheels dataset holding kit and an
+    affine 3.0.1 wheel: the bootstrap cell installs kit, keeps affine 2.4.0 and says so."""
+    import os
+    import subprocess
+
+    from kit.kernels.sandbox import make_offline_env
+    from kit.kernels.wheels import write_wheel
+
+    python = make_offline_env(tmp_path / "sandbox", ["kit", "affine"], guard=False)
+    site = Path(subprocess.run([str(python), "-c", "import site; print(site.getsitepackages()[0])"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    write_wheel(tmp_path / "image", "affine", "2.4.0", {"affine/__init__.py": b"VERSION = 'image'\n"})
+    wheels = tmp_path / "input" / "datasets" / "me" / "seg-kit-wheels"
+    build_kit_wheel(wheels)
+    write_wheel(wheels, "affine", "3.0.1", {"affine/__init__.py": b"VERSION = 'wheel'\n"})
+    with zipfile.ZipFile(next((tmp_path / "image").glob("*.whl"))) as archive:  # "the image's" affine 2.4.0
+        archive.extractall(site)
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "KIT_KAGGLE_INPUT": str(tmp_path / "input"),
+           "PYTHONNOUSERSITE": "1"}
+    code = BOOTSTRAP_SOURCE + "\nimport affine, importlib.metadata as m; print('affine', m.version('affine'), " \
+                              "affine.VERSION)"
+    result = subprocess.run([str(python), "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "installing 1 wheels from" in result.stdout and "keeping the image's affine 2.4.0" in result.stdout
+    assert "affine 2.4.0 image" in result.stdout and f"from {site}" in result.stdout  # kit came from the wheel

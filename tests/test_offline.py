@@ -15,11 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import site
-import subprocess
-import sys
-import textwrap
 import warnings
 from pathlib import Path
 
@@ -33,6 +28,7 @@ from kit.kernels import (
     load_dataset_settings,
     load_kernel_settings,
 )
+from kit.kernels.sandbox import find_spec_origins, make_offline_env, network_cut, run_notebook_offline
 from kit.kernels.settings import repo_root
 
 pytestmark = pytest.mark.slow
@@ -40,79 +36,6 @@ pytestmark = pytest.mark.slow
 COMPETITION = "hubmap-organ-segmentation"
 OWNER = "tester"
 HIDDEN = ("kit", "segmentation_models_pytorch")  # importable in the fresh env only once installed from the wheels
-
-# Runs inside the network namespace with the fresh env's python: loopback up (the kernel talks to papermill over
-# it), proof that the outside is unreachable, then the notebook.
-DRIVER = textwrap.dedent('''
-    import fcntl, json, socket, struct, sys
-    args = json.loads(sys.argv[1])
-    if args["netns"]:
-        with socket.socket() as s:  # SIOCGIFFLAGS / SIOCSIFFLAGS: set IFF_UP on "lo"
-            flags = struct.unpack("16sH", fcntl.ioctl(s, 0x8913, struct.pack("16sH", b"lo", 0)))[1]
-            fcntl.ioctl(s, 0x8914, struct.pack("16sH", b"lo", flags | 1))
-    try:
-        socket.create_connection(("192.0.2.1", 80), timeout=2).close()
-        print("NETWORK: reachable")
-    except OSError as err:
-        print(f"NETWORK: cut ({err})")
-    import papermill
-    papermill.execute_notebook(args["notebook"], args["output"], parameters=args["parameters"],
-                               kernel_name="python3", cwd=args["cwd"], execution_timeout=args["timeout"],
-                               progress_bar=False)
-''')
-
-GUARD = textwrap.dedent('''
-    import ipaddress, socket
-    _connect = socket.socket.connect
-    def _guarded(self, address):
-        if isinstance(address, tuple) and address[0] not in ("localhost", "") and not ipaddress.ip_address(
-                socket.gethostbyname(address[0])).is_loopback:
-            raise OSError(f"offline guard: connection to {address!r} refused")
-        return _connect(self, address)
-    socket.socket.connect = _guarded
-''')
-
-
-def network_cut() -> tuple[list[str] | None, str]:
-    """The command prefix that runs a process without network (``unshare -n``, or ``-rn`` as non-root),
-    or None and why it is impossible here."""
-    reasons = []
-    for prefix in (["unshare", "-n"], ["unshare", "-rn"]):
-        try:
-            result = subprocess.run([*prefix, "true"], capture_output=True, text=True, timeout=20)
-        except (FileNotFoundError, subprocess.TimeoutExpired) as err:
-            return None, f"{' '.join(prefix)}: {err}"
-        if result.returncode == 0:
-            return prefix, ""
-        reasons.append(f"{' '.join(prefix)}: {result.stderr.strip() or result.returncode}")
-    return None, "; ".join(reasons)
-
-
-def make_offline_env(root: Path, guard: bool) -> Path:
-    """A fresh venv whose python sees the current packages except HIDDEN; returns its python."""
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root / "env")], check=True)
-    python = root / "env" / "bin" / "python"
-    env_site = Path(subprocess.run([str(python), "-c", "import site; print(site.getsitepackages()[0])"],
-                                   capture_output=True, text=True, check=True).stdout.strip())
-    shared = root / "shared-site"
-    shared.mkdir()
-    for source in site.getsitepackages():
-        for entry in Path(source).iterdir():
-            top = entry.name.split("-")[0].split(".")[0]
-            if top in HIDDEN or ("__editable__" in entry.name and "kit" in entry.name):
-                continue
-            if not (shared / entry.name).exists():
-                (shared / entry.name).symlink_to(entry)
-    (env_site / "zz_shared_site.pth").write_text(f"import site; site.addsitedir({str(shared)!r})\n")
-    if guard:
-        (env_site / "offline_guard.py").write_text(GUARD)
-        (env_site / "aa_offline_guard.pth").write_text("import offline_guard\n")
-    kernel = root / "env" / "share" / "jupyter" / "kernels" / "python3"
-    kernel.mkdir(parents=True)
-    (kernel / "kernel.json").write_text(json.dumps({
-        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "offline", "language": "python"}))
-    return python
 
 
 def tiny_checkpoint(path: Path) -> None:
@@ -151,26 +74,6 @@ def simulate_kaggle_input(root: Path) -> Path:
     return inputs
 
 
-def run_in_own_session(command: list[str], cwd: Path, env: dict, timeout: float) -> tuple[int, str, str]:
-    """Run ``command``; past ``timeout`` kill its whole process group (papermill's kernel included)."""
-    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        stdout, stderr = process.communicate()
-        pytest.fail(f"offline run passed {timeout} s:\n{stdout[-3000:]}\n{stderr[-3000:]}")
-    return process.returncode, stdout, stderr
-
-
-def _find_spec(python: Path, cwd: Path) -> dict[str, str | None]:
-    code = ("import importlib.util as u, json; "
-            f"print(json.dumps({{n: getattr(u.find_spec(n), 'origin', None) for n in {list(HIDDEN) + ['torch']!r}}}))")
-    result = subprocess.run([str(python), "-c", code], cwd=cwd, capture_output=True, text=True, check=True)
-    return json.loads(result.stdout)
-
-
 def test_inference_kernel_runs_offline_from_the_wheels_and_models_datasets(tmp_path):
     source = repo_root() / load_kernel_settings()["03-inference"].notebook
     assert source.is_file(), f"{source} is missing: the inference kernel has nothing to run"
@@ -180,26 +83,24 @@ def test_inference_kernel_runs_offline_from_the_wheels_and_models_datasets(tmp_p
     if prefix is None:
         warnings.warn(f"network NOT cut for the offline run ({why}); a socket guard stands in")
         print(f"offline run without a network namespace: {why}")
-    python = make_offline_env(tmp_path, guard=prefix is None)
+    python = make_offline_env(tmp_path, HIDDEN, guard=prefix is None)
     working, home = tmp_path / "working", tmp_path / "home"
     working.mkdir()
     home.mkdir()
-    before = _find_spec(python, working)
+    before = find_spec_origins(python, [*HIDDEN, "torch"], working)
     assert before["kit"] is None and before["segmentation_models_pytorch"] is None and before["torch"]
     inputs = simulate_kaggle_input(tmp_path)
 
     env = {"PATH": f"{python.parent}:{os.environ['PATH']}", "HOME": str(home), "KIT_KAGGLE_INPUT": str(inputs),
            "KIT_KAGGLE_WORKING": str(working), "KAGGLE_KERNEL_RUN_TYPE": "Batch", "MPLBACKEND": "Agg",
            "PYTHONNOUSERSITE": "1", "OMP_NUM_THREADS": "2"}
-    args = {"netns": prefix is not None, "notebook": str(notebook), "output": str(tmp_path / "executed.ipynb"),
-            "cwd": str(working), "timeout": 120,
-            "parameters": {"COMPETITION": COMPETITION, "SMOKE": True, "DATA_DIR": None, "ENSEMBLE": None}}
-    command = [*(prefix or []), str(python), "-c", DRIVER, json.dumps(args)]
-    returncode, stdout, stderr = run_in_own_session(command, working, env, timeout=240)
-    assert returncode == 0, f"offline run failed:\n{stdout[-3000:]}\n{stderr[-5000:]}"
+    parameters = {"COMPETITION": COMPETITION, "SMOKE": True, "DATA_DIR": None, "ENSEMBLE": None}
+    returncode, stdout, stderr = run_notebook_offline(python, notebook, tmp_path / "executed.ipynb", parameters,
+                                                      working, env, prefix, timeout=120)
+    assert returncode == 0, f"offline run failed or passed its time:\n{stdout[-3000:]}\n{stderr[-5000:]}"
     assert "NETWORK: cut" in stdout, stdout  # the namespace (or the guard) refuses the outside
 
-    after = _find_spec(python, working)  # installed into the fresh env by the bootstrap cell, from the wheels
+    after = find_spec_origins(python, HIDDEN, working)  # installed into the fresh env by the bootstrap cell, from the wheels
     env_root = str(tmp_path / "env")
     assert all(str(after[name]).startswith(env_root) for name in HIDDEN), after
     executed = json.loads((tmp_path / "executed.ipynb").read_text())

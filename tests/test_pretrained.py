@@ -264,7 +264,8 @@ def _settings(tmp_path: Path, training: dict, inference: dict | None = None) -> 
     for name, changes in (("01-training", training), ("03-inference", inference or {})):
         values = {**json.loads((repo_root() / "kernels" / f"{name}.json").read_text()), **changes}
         notebook = nbformat.v4.new_notebook()
-        notebook.cells = [nbformat.v4.new_code_cell("COMPETITION = None", metadata={"tags": ["parameters"]})]
+        knobs = "".join(f"\n{k} = None" for k in values.get("parameters", {}))
+        notebook.cells = [nbformat.v4.new_code_cell("COMPETITION = None" + knobs, metadata={"tags": ["parameters"]})]
         values["notebook"] = str(tmp_path / f"{name}.ipynb")
         values["kernels"] = []
         nbformat.write(notebook, values["notebook"])

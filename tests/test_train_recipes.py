@@ -175,6 +175,30 @@ def test_two_process_ddp_run_on_cpu_writes_one_run_folder(organ_tiles, tmp_path)
     assert (tmp_path / "runs" / "ddp" / "oof.npz").is_file() and (tmp_path / "runs" / "runs.csv").is_file()
 
 
+def test_run_folder_is_self_contained_the_input_contract_travels_in_the_checkpoint(organ_tiles, tmp_path):
+    from kit.infer.assemble import read_run
+
+    run = tmp_path / "runs" / "alone"
+    cfg = TrainConfig(out_dir=str(run), tiles_dir=str(organ_tiles / "tiles"), seed=4).smoke().replace(epochs=1)
+    run_training(cfg)
+    assert json.loads((run / "tiling.json").read_text()) == json.loads((organ_tiles / "tiles" / "tiling.json")
+                                                                        .read_text())
+    assert (run / "stats.json").read_bytes() == (organ_tiles / "tiles" / "stats.json").read_bytes()
+    stats = json.loads((run / "stats.json").read_text())
+    contract = load_checkpoint(run / "best.pt")["input_contract"]
+    assert {(run / n).stat().st_mode & 0o777 for n in ("best.pt", "last.pt", "stats.json", "config.json")} == {0o644}
+    assert contract == {"classes": 1, "mean": stats["mean"], "std": stats["std"], "tiled": True, "window": 64,
+                        "resize": None, "reduce": None, "pixel_size": pytest.approx(0.8), "source_pixel_size": None}
+    config = json.loads((run / "config.json").read_text())
+    config["tiles_dir"] = "/kaggle/input/notebooks/me/seg-kit-00-tiling/tiles"  # another kernel's mount on Kaggle
+    (run / "config.json").write_text(json.dumps(config))
+    assert read_run(run).contract == contract  # the run folder alone is enough
+    for name in ("best.pt", "tiling.json"):  # an older run folder: no contract, no copies -> the tiles are needed
+        (run / name).unlink()
+    with pytest.raises(FileNotFoundError, match="names tiles_dir '/kaggle/input/notebooks/me/seg-kit-00-tiling"):
+        read_run(run)
+
+
 def test_wandb_is_optional(tmp_path, monkeypatch):
     import builtins
 
@@ -250,3 +274,17 @@ def test_blazeneo_trains_its_binary_auxiliary_map_next_to_the_class_map(tmp_path
     changed[:, :, :, :4] = 30.0  # ignored pixels: no change to the loss
     same = trainer.loss_fn([classes.detach(), auxiliary.detach()], masks)
     assert torch.allclose(same, trainer.loss_fn([classes.detach(), changed], masks), atol=1e-6)
+
+
+def test_training_uses_every_visible_gpu_and_shares_the_cores_among_loader_workers(monkeypatch):
+    from kit.train import loader_workers, world_size_for
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)  # a Kaggle T4 x2 box: 4 cores, 2 GPUs
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    assert world_size_for(None) == 2 and loader_workers(None) == 2 and loader_workers(None, 1) == 4
+    assert world_size_for(1) == 1 and loader_workers(0) == 0
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    monkeypatch.setattr("os.cpu_count", lambda: 64)
+    assert world_size_for(None) == 1 and loader_workers(None) == 4  # at most 4 per process
+    with pytest.raises(ValueError, match="GPUS must be >= 1"):
+        world_size_for(0)

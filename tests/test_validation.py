@@ -25,7 +25,7 @@ from kit.tiling import TileSettings, tile_dataset
 from kit.train import TrainConfig, Trainer, read_oof
 from kit.train.builders import build_datasets
 from kit.models.checkpoint import load_checkpoint
-from kit.train.oof import OofImage, image_counts, score_images
+from kit.train.oof import OofImage, combine_oof, image_counts, score_images, write_oof
 from kit.train.validation import WholeImageValidator, working_targets
 
 ORGANS = "hubmap-organ-segmentation"
@@ -70,6 +70,8 @@ def test_ignore_index_is_skipped_by_the_metrics_and_training_runs_with_it(tmp_pa
     meter = SegmentationMeter(2, ignore_index=255)
     meter.update(np.array([[1, 1], [0, 0]]), target)  # the prediction on the ignored pixel does not count
     assert meter.compute()["dice"] == 1.0
+    assert dice_score(np.array([[1, 0], [0, 0]]), target, ignore_index=255) == 1.0
+    assert dice_score(np.array([[1, 0], [0, 0]]), target) == pytest.approx(2 / 3)  # 255 read as foreground
     shares, valid = working_targets(target, (2, 2), classes=1, ignore_index=255)
     assert valid.tolist() == [[255, 0], [255, 255]]
     assert fraction_counts(np.array([[1, 1], [0, 0]]), shares, valid).tolist() == [[1.0, 0.0, 0.0]]
@@ -180,3 +182,43 @@ def test_train_validates_whole_images_and_the_oof_score_matches_the_submission_p
                  for k, rle in enumerate(rles)]
     assert len(held_out) == len(images)
     assert build.config.oof_score == pytest.approx(np.mean(rows), abs=0.005)
+    runs = pd.read_csv(tmp_path / "runs" / "runs.csv", dtype=str, keep_default_na=False)
+    classes = profile.classes if len(profile.classes) > 1 else []  # per-class Dice beside the mean
+    assert all(name in runs["val_dice_per_class"][0] for name in classes) and runs["val_tile_dice"][0]
+
+
+def test_combine_oof_joins_folds_and_refuses_overlaps(tmp_path):
+    def part(ids):
+        return [OofImage(i, np.zeros((1, 2, 2), np.uint8), np.zeros((1, 2, 2), np.uint8)) for i in ids]
+
+    joined = combine_oof([part(["b", "c"]), part(["a"])], names=["fold0", "fold1"])
+    assert [im.id for im in joined] == ["a", "b", "c"]
+    write_oof(tmp_path / "all.npz", joined)
+    assert [im.id for im in read_oof(tmp_path / "all.npz")] == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="'a' is in both fold0 and fold1"):
+        combine_oof([part(["a"]), part(["a"])], names=["fold0", "fold1"])
+
+
+def test_training_curves_show_per_class_dice_beside_the_mean_and_skip_unvalidated_epochs():
+    from kit.viz import plot_history
+
+    nan = float("nan")
+    log = pd.DataFrame({"epoch": [1, 2, 3], "lr": [1e-3] * 3, "train_loss": [1.0, 0.8, 0.6],
+                        "val_loss": [nan, 0.9, 0.7], "val_dice": [nan, 0.81, 0.82],
+                        "val_dice_neoplastic": [nan, 0.62, 0.64], "val_dice_non-neoplastic": [nan, 1.0, 1.0],
+                        "val_iou": [nan, 0.7, 0.71], "val_tile_dice": [nan, 0.9, 0.9], "val_images": [0, 5, 5],
+                        "seconds": [1, 1, 1]})
+    axis = plot_history(log).axes[1]
+    labels = [line.get_label() for line in axis.lines]
+    assert labels[:3] == ["Dice (whole images)", "Dice neoplastic", "Dice non-neoplastic"] and "tile Dice" in labels
+    assert all(len(line.get_xdata()) == 2 for line in axis.lines if line.get_label().startswith("Dice"))
+    assert "best Dice 0.820, epoch 3" in axis.get_title()
+
+
+def test_tiles_without_their_source_images_fall_back_with_a_warning_or_fail_when_images_are_required(organ_sample):
+    config = organ_config(organ_sample, "nodata", data_dir=str(organ_sample / "missing"), validation="auto")
+    _, val = build_datasets(config)
+    with pytest.warns(UserWarning, match="Validating on tiles instead"):
+        assert WholeImageValidator.create(config, val, "cpu") is None
+    with pytest.raises(FileNotFoundError, match="needs the source images and masks of the tiles .*missing"):
+        WholeImageValidator.create(config.replace(validation="images"), val, "cpu")

@@ -41,6 +41,9 @@ def _build(args: argparse.Namespace, folder) -> None:
     if args.name == "models":
         build_models_dataset(folder, args.user, args.ensemble)
     elif args.name == "weights":
+        if not args.encoder:
+            raise ValueError("datasets build weights: name at least one --encoder (e.g. resnet34, resnet50:ssl, "
+                             "tu-convnext_small.fb_in22k)")
         build_weights_dataset(folder, args.user, args.encoder, args.from_dir)
     else:
         repack, skipped = repackable(KAGGLE_MISSING_PACKAGES) if args.offline else ([], {})

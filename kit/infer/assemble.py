@@ -1,15 +1,16 @@
 """ensemble.json from training run folders: model entries, OOF-chosen weights and thresholds, slim checkpoints.
 
-A run folder (the trainer's output) holds ``config.json``, ``best.pt`` (with ``model_spec``) and ``oof.npz``
-(uint8 probabilities, targets, ids, groups = organ). How a model sees an image comes from its recipe and, for
-tile-trained models, from the tiles folder it names (``tiling.json``: tile side, reduce or pixel size;
-``stats.json``: channel mean/std): :func:`model_input_for` is that pure translation.
+A run folder (the trainer's output) holds ``config.json``, ``best.pt`` (with ``model_spec`` and the model's input
+contract: normalisation, scale, window, resize, classes) and ``oof.npz`` (uint8 probabilities, targets, ids,
+groups = organ). How a model sees an image comes from that contract (:mod:`kit.models.contract`), so the run
+folder alone is enough (on Kaggle, notebook 02 needs only the training kernel's output);
+:func:`model_input_from_contract` is the pure translation into the predictor's settings.
 
 Runs that differ only in fold and seed form one *family*: their OOF predictions are pooled (folds) or
 averaged (seeds sharing ids), the family gets one weight, shared equally by its runs at inference. Families
 are aligned on the ids they all hold, and :func:`kit.infer.ensemble.search_ensemble` picks the weights and
 the global + per-organ thresholds. :func:`build_ensemble` does the reading and writing: slim checkpoints
-(weights + model_spec only) go to ``models/`` beside ensemble.json, referenced by relative paths, so that
+(weights, model_spec, input contract) go to ``models/`` beside ensemble.json, referenced by relative paths, so that
 folder is a self-contained models dataset.
 """
 
@@ -26,15 +27,14 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from kit.data import IMAGENET_MEAN, IMAGENET_STD
 from kit.infer.ensemble import EnsembleConfig, EnsembleModel, SearchResult, dice_by_threshold, search_ensemble
 from kit.infer.predictor import ModelInput
 from kit.paths import find_step_output, kaggle_input_root
-from kit.train.config import parse_size
 from kit.train.oof import OofImage, read_oof
 
 __all__ = ["RunFolder", "EnsembleBuild", "find_runs", "describe_runs", "read_tiles", "read_run", "model_input_for",
-           "family_of", "pool_oof", "submission_path_score", "threshold_curves", "ensemble_config", "build_ensemble"]
+           "model_input_from_contract", "family_of", "pool_oof", "submission_path_score", "threshold_curves",
+           "ensemble_config", "build_ensemble"]
 
 #: recipe fields that do not change what a model is (runs differing only here form one family)
 FAMILY_IGNORES = ("out_dir", "fold", "seed", "notes", "init_from", "wandb", "num_workers", "max_steps_per_epoch")
@@ -42,14 +42,12 @@ FAMILY_IGNORES = ("out_dir", "fold", "seed", "notes", "init_from", "wandb", "num
 
 @dataclass
 class RunFolder:
-    """A training run folder read back: its recipe and, for tile-trained runs, its tiles' settings and stats."""
+    """A training run folder read back: its recipe and its model's input contract (:mod:`kit.models.contract`)."""
 
     path: Path
     name: str
     config: dict[str, Any]
-    tiling: dict[str, Any] | None = None
-    stats: dict[str, Any] | None = None
-    source_pixel_size: float | None = None  # µm/px shared by every tiled image (None: unknown or mixed)
+    contract: dict[str, Any]
 
 
 @dataclass
@@ -117,40 +115,71 @@ def describe_runs(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _source_pixel_size(folder: Path, competition: str | None) -> float | None:
-    """The µm/px of the images a tiles folder was cut from, when the profile knows it and all images share it."""
-    from kit.competitions import get_profile
-    from kit.tiling import read_index
-
-    profile = get_profile(competition) if competition else None
-    if profile is None or not profile.pixel_sizes or not (folder / "index.csv").is_file():
-        return None
-    pairs = read_index(folder)[["organ", "data_source"]].drop_duplicates()
-    try:
-        sizes = {profile.pixel_size(o, s) for o, s in zip(pairs["organ"], pairs["data_source"])}
-    except KeyError:
-        return None
-    return sizes.pop() if len(sizes) == 1 else None
-
-
 def read_tiles(folder: str | Path) -> tuple[dict[str, Any], dict[str, Any] | None, float | None]:
     """(``tiling.json``, ``stats.json`` or None, µm/px of the tiled images or None) of a tiles folder."""
+    from kit.tiling import tiles_source_pixel_size
+
     folder = Path(folder)
     stats_path = folder / "stats.json"
     tiling = _json(folder / "tiling.json")
     return (tiling, _json(stats_path) if stats_path.is_file() else None,
-            _source_pixel_size(folder, tiling.get("competition")))
+            tiles_source_pixel_size(folder, tiling.get("competition")))
 
 
 def read_run(run_dir: str | Path, tiles_dir: str | Path | None = None) -> RunFolder:
-    """Read ``config.json`` of a run folder and, if it trained on tiles, ``tiling.json``/``stats.json`` of them
-    (and the pixel size of the tiled images, from ``index.csv`` and the competition profile)."""
+    """Read ``config.json`` of a run folder and the input contract of its model.
+
+    The contract comes from ``best.pt`` (the trainer stores it there); run folders written before that fall back
+    to the ``tiling.json``/``stats.json`` copies in the run folder, then to the tiles folder the recipe names.
+    ``tiles_dir`` forces reading the contract's ingredients from that tiles folder.
+    """
+    from kit.models.checkpoint import load_checkpoint
+    from kit.models.contract import CONTRACT_KEY, check_contract, input_contract
+
     run_dir = Path(run_dir)
     config = _json(run_dir / "config.json")
+    best = run_dir / "best.pt"
+    if tiles_dir is None and best.is_file():
+        state = load_checkpoint(best)
+        if isinstance(state, dict) and CONTRACT_KEY in state:
+            contract = check_contract(state[CONTRACT_KEY], str(best))
+            return RunFolder(run_dir, run_dir.name, config, contract)
     named = tiles_dir or config.get("tiles_dir")
     if named is None:
-        return RunFolder(run_dir, run_dir.name, config)
-    return RunFolder(run_dir, run_dir.name, config, *read_tiles(_tiles_folder(run_dir, str(named))))
+        return RunFolder(run_dir, run_dir.name, config, input_contract(config))
+    folder = run_dir if tiles_dir is None and (run_dir / "tiling.json").is_file() else _tiles_folder(run_dir,
+                                                                                                      str(named))
+    return RunFolder(run_dir, run_dir.name, config, input_contract(config, *read_tiles(folder)))
+
+
+def model_input_from_contract(
+    contract: dict[str, Any],
+    window: int | None = None,
+    overlap: float = 0.25,
+    margin: int = 0,
+    blend: str = "gaussian",
+    physical_scale: bool = True,
+) -> ModelInput:
+    """How inference must feed a model with this input contract (pure).
+
+    Tile-trained: sliding windows of the training side (or ``window``) at the tiles' scale; with
+    ``physical_scale`` and a known pixel size of the tiled images a ``reduce`` becomes a target µm/px, so test
+    images of another pixel size (2022 HuBMAP) are rescaled. Image-trained: the whole image resized to the
+    training (height, width), probabilities resized back.
+    """
+    mean, std = tuple(contract["mean"]), tuple(contract["std"])
+    if not contract["tiled"]:
+        resize = contract["resize"]
+        return ModelInput(window=None, size=tuple(resize) if resize else None, mean=mean, std=std)
+    side = window or contract["window"]
+    if side is None:
+        raise ValueError("the training size is not square: pass window= for the sliding window")
+    common = dict(window=int(side), overlap=overlap, margin=margin, mean=mean, std=std, blend=blend)
+    if contract["pixel_size"]:
+        return ModelInput(pixel_size=float(contract["pixel_size"]), **common)
+    if physical_scale and contract["source_pixel_size"]:
+        return ModelInput(pixel_size=float(contract["reduce"]) * float(contract["source_pixel_size"]), **common)
+    return ModelInput(reduce=float(contract["reduce"]), **common)
 
 
 def model_input_for(
@@ -163,33 +192,12 @@ def model_input_for(
     blend: str = "gaussian",
     source_pixel_size: float | None = None,
 ) -> ModelInput:
-    """How inference must feed the model a training recipe made (pure).
+    """How inference must feed the model a training recipe made on ``tiling`` tiles with ``stats`` (pure):
+    :func:`kit.models.contract.input_contract` then :func:`model_input_from_contract`."""
+    from kit.models.contract import input_contract
 
-    Tile-trained (``tiling`` given): sliding windows at the tiles' scale, corrected for a resize of the
-    tiles to ``image_size`` (``reduce`` or ``pixel_size`` × tile side / training side); window = the
-    training side unless ``window`` is given. With ``source_pixel_size`` (µm/px of the tiled images) a
-    ``reduce`` becomes a target pixel size, so test images of another pixel size (2022 HuBMAP) are rescaled.
-    Image-trained (NeoPolyp): the whole image resized to exactly the training (height, width), as the training
-    dataset squashed it, and the probabilities resized back (``resize_mode="crop"``: the native scale).
-    Normalisation: the tiles' ``stats`` mean/std, else ImageNet's (what the training datasets used).
-    """
-    size = parse_size(config.get("image_size"))
-    resized = size is not None and config.get("resize_mode", "resize") == "resize"
-    mean, std = (tuple(stats["mean"]), tuple(stats["std"])) if stats else (IMAGENET_MEAN, IMAGENET_STD)
-    if tiling is None:
-        return ModelInput(window=None, size=size if resized else None, mean=mean, std=std)
-    side = int(tiling["sz"])
-    if size is not None:
-        if int(size[0]) != int(size[1]) and window is None:
-            raise ValueError(f"training size {size} is not square: pass window= for the sliding window")
-        side = int(size[0])
-    factor = int(tiling["sz"]) / side if resized else 1.0
-    common = dict(window=int(window or side), overlap=overlap, margin=margin, mean=mean, std=std, blend=blend)
-    if tiling.get("pixel_size"):
-        return ModelInput(pixel_size=float(tiling["pixel_size"]) * factor, **common)
-    if source_pixel_size:
-        return ModelInput(pixel_size=float(tiling["reduce"]) * factor * float(source_pixel_size), **common)
-    return ModelInput(reduce=float(tiling["reduce"]) * factor, **common)
+    contract = input_contract(config, tiling, stats, source_pixel_size)
+    return model_input_from_contract(contract, window, overlap, margin, blend)
 
 
 def family_of(config: dict[str, Any]) -> str:
@@ -309,13 +317,15 @@ def _unique_names(runs: Sequence[RunFolder]) -> list[str]:
 
 
 def _slim_checkpoint(run: RunFolder, target: Path) -> dict[str, Any]:
-    """Copy weights + model_spec of ``best.pt`` to ``target`` (atomic); returns the model_spec."""
+    """Copy weights, model_spec and input contract of ``best.pt`` to ``target`` (atomic); returns the model_spec."""
     from kit.models.checkpoint import load_checkpoint, save_checkpoint
+    from kit.models.contract import CONTRACT_KEY
 
     state = load_checkpoint(run.path / "best.pt")
     if "model" not in state or "model_spec" not in state:
         raise ValueError(f"{run.path / 'best.pt'} lacks 'model' or 'model_spec' (write it with the kit trainer)")
-    save_checkpoint(target, {"model": state["model"], "model_spec": state["model_spec"]})
+    save_checkpoint(target, {"model": state["model"], "model_spec": state["model_spec"],
+                             CONTRACT_KEY: run.contract})
     return state["model_spec"]
 
 
@@ -363,9 +373,8 @@ def build_ensemble(
     for run, name in zip(runs, names):
         relative = f"models/{name}.pt"
         spec = _slim_checkpoint(run, out.parent / relative)
-        source = run.source_pixel_size if physical_scale else None
-        models.append(EnsembleModel(name, relative, spec, model_input_for(
-            run.config, run.tiling, run.stats, window, overlap, margin, blend, source)))
+        models.append(EnsembleModel(name, relative, spec, model_input_from_contract(
+            run.contract, window, overlap, margin, blend, physical_scale)))
     alone = [float(search_ensemble([r], targets, valid=valid).score) for r in oof]
     notes = (f"OOF over {len(targets)} images of {len(order)} model families "
              f"({', '.join(f'{n}: {w:.2f}' for n, w in zip(names, weights))})")

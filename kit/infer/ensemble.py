@@ -30,7 +30,6 @@ from kit.train.oof import read_oof
 __all__ = ["SearchResult", "search_ensemble", "dice_by_threshold", "load_oof", "EnsembleModel", "EnsembleConfig"]
 
 LEVELS = 256
-_CHUNK_PIXELS = 1 << 24
 
 
 @dataclass

@@ -11,7 +11,9 @@ Order of work (each step leaves a valid file behind):
    (``min_area`` in full-resolution pixels, ``fill_holes``) or stream the thresholded / argmaxed bands
    straight into the RLE encoder; images the budget cannot reach keep their empty fallback rows; with several
    GPUs (Kaggle T4 x2) one worker thread per GPU, each with its own copy of the ensemble, takes the next image;
-5. rewrite submission.csv atomically (also every ``flush_seconds`` on the way) and validate it.
+5. rewrite submission.csv atomically (also every ``flush_seconds`` on the way, and before an error propagates,
+   so every finished image's rows are kept) and validate it. Failed images are listed in the report with their
+   error (``skip_errors``: the run goes on and they keep their empty fallback rows).
 
 The budget decides before each image, from the slowest seconds per pixel so far; an image already running is
 not interrupted, so keep a margin for the largest one (Kaggle: a 500-minute budget of the 540 allowed).
@@ -39,7 +41,8 @@ from kit.infer.postprocess import clean_mask, clean_probs, resolve_threshold
 from kit.io import open_image
 from kit.paths import find_competition_data, find_file
 from kit.rle import runs_from_rle
-from kit.submit import mask_rows, read_sample_ids, rle_rows, sample_image_ids, validate_submission
+from kit.submit import mask_rows, read_sample_ids, rle_rows, sample_from_test_images, sample_image_ids
+from kit.submit import validate_submission
 from kit.submit import write_fallback_submission, write_submission
 
 __all__ = ["TestImage", "ImageResult", "PredictionReport", "Budget", "find_test_images", "find_ensemble",
@@ -83,11 +86,17 @@ class PredictionReport:
     results: list[ImageResult] = field(default_factory=list)
     seconds: float = 0.0
     budget_seconds: float | None = None
+    note: str = ""  # where the submission ids came from when not from sample_submission.csv
 
     @property
     def predicted(self) -> int:
         """Images with predicted rows."""
         return sum(r.status == "predicted" for r in self.results)
+
+    @property
+    def failed(self) -> list[ImageResult]:
+        """Images that failed (they keep their empty fallback rows), each with its error."""
+        return [r for r in self.results if r.status == "error"]
 
     def table(self) -> pd.DataFrame:
         """One row per test image."""
@@ -97,8 +106,10 @@ class PredictionReport:
         counts = self.table()["status"].value_counts().to_dict() if self.results else {}
         budget = "" if self.budget_seconds is None else f" of a {self.budget_seconds:.0f} s budget"
         parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no images"
+        failures = "".join(f"\n  failed {r.image_id}: {r.error}" for r in self.failed)
+        note = f" ({self.note})" if self.note else ""
         return (f"{self.submission}: {len(self.results)} test images ({parts}) in {self.seconds:.1f} s{budget}; "
-                "validated")
+                f"validated{note}{failures}")
 
 
 class Budget:
@@ -148,7 +159,20 @@ def find_ensemble(path: str | Path | None = None) -> Path:
     return path
 
 
-def find_test_images(profile: CompetitionProfile, data_dir: Path, sample_submission: Path) -> list[TestImage]:
+def _sample_submission(profile: CompetitionProfile, data_dir: Path) -> tuple[Path | pd.DataFrame, str]:
+    """sample_submission.csv, or (NeoPolyp ships none) the table the test images imply, with a note saying so."""
+    sample = data_dir / profile.sample_submission
+    if sample.is_file():
+        return sample, ""
+    try:
+        table = sample_from_test_images(profile, data_dir)
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"{sample} not found, and the test images cannot stand in for it ({err})") from None
+    return table, f"no {profile.sample_submission}: ids of the test images, in their order"
+
+
+def find_test_images(profile: CompetitionProfile, data_dir: Path,
+                     sample_submission: Path | pd.DataFrame) -> list[TestImage]:
     """The test images sample_submission asks for, in its order, with the test table's metadata if any.
 
     An id missing from the test table raises ValueError; a missing image file is left for the caller
@@ -184,20 +208,24 @@ def _foreground(rles: list[str], pixels: int) -> float:
 class _Writer:
     """Rows so far (fallback "" until predicted) -> submission.csv, atomically, at most every ``every`` seconds."""
 
-    def __init__(self, path: Path, profile: CompetitionProfile, sample: Path, every: float) -> None:
+    def __init__(self, path: Path, profile: CompetitionProfile, sample: Path | pd.DataFrame, every: float) -> None:
         self.path, self.profile, self.sample, self.every = path, profile, sample, every
         self.rows = dict.fromkeys(read_sample_ids(profile, sample), "")
         self.last = time.monotonic()
+        self.lock = threading.Lock()
         write_fallback_submission(path, profile, sample)
 
     def add(self, rows: list[tuple[str, str]]) -> None:
-        self.rows.update(rows)
-        if time.monotonic() - self.last >= self.every:
+        with self.lock:
+            self.rows.update(rows)
+            due = time.monotonic() - self.last >= self.every
+        if due:
             self.flush()
 
     def flush(self) -> None:
-        write_submission(self.rows, self.path, self.profile, self.sample)
-        self.last = time.monotonic()
+        with self.lock:
+            write_submission(self.rows, self.path, self.profile, self.sample)
+            self.last = time.monotonic()
 
 
 def _predict_rows(predictor, config: EnsembleConfig, profile: CompetitionProfile, image: TestImage, reader,
@@ -234,8 +262,8 @@ def _devices(device: str | Sequence[str] | None) -> list[str | None]:
 class _Run:
     """One image at a time on whichever predictor (one per device) is free; budget and timing under a lock."""
 
-    def __init__(self, predictors, config, profile, budget, skip_errors: bool, clock) -> None:
-        self.config, self.profile, self.budget = config, profile, budget
+    def __init__(self, predictors, config, profile, budget, skip_errors: bool, clock, writer: _Writer) -> None:
+        self.config, self.profile, self.budget, self.writer = config, profile, budget, writer
         self.skip_errors, self.clock = skip_errors, clock
         self.free: queue.Queue = queue.Queue()
         for predictor in predictors:
@@ -246,13 +274,14 @@ class _Run:
         with self.lock:
             return self.budget.allows(pixels)
 
-    def __call__(self, image: TestImage, result: ImageResult, missing: bool) -> list[tuple[str, str]]:
-        """Rows of ``image`` (empty when it keeps its fallback rows); fills ``result``."""
+    def __call__(self, image: TestImage, result: ImageResult, missing: bool) -> None:
+        """Predict ``image`` and hand its rows to the writer at once (a later error cannot lose them); an image
+        that fails or that the budget cannot reach keeps its fallback rows. Fills ``result``."""
         if missing:
             result.status, result.error = "error", f"image file {image.path} not found"
-            return []
+            return
         if not self.allows(0):  # out of time: the remaining images keep their fallback rows unopened
-            return []
+            return
         predictor = self.free.get()
         started = self.clock()
         try:
@@ -260,21 +289,21 @@ class _Run:
                 result.height, result.width = reader.shape
                 pixels = reader.height * reader.width
                 if not self.allows(pixels):
-                    return []
+                    return
                 result.threshold = resolve_threshold(self.config.thresholds, image.organ, image.data_source)
                 rows = _predict_rows(predictor, self.config, self.profile, image, reader, result.threshold)
         except Exception as err:  # noqa: BLE001 - reported per image, re-raised unless skip_errors
+            result.status, result.error = "error", "".join(traceback.format_exception_only(err)).strip()
             if not self.skip_errors:
                 raise
-            result.status, result.error = "error", "".join(traceback.format_exception_only(err)).strip()
-            return []
+            return
         finally:
             self.free.put(predictor)
         result.seconds = self.clock() - started
         with self.lock:
             self.budget.record(pixels, result.seconds)
+        self.writer.add(rows)
         result.status, result.foreground = "predicted", _foreground([r for _, r in rows], pixels)
-        return rows
 
 
 def predict_submission(
@@ -304,7 +333,8 @@ def predict_submission(
         device: "cpu", "cuda:0" ..., or several (one worker thread and model copy each, images shared out);
             None: every GPU when there are several (Kaggle T4 x2), else CUDA when available, else the CPU.
         batch_size: windows per forward pass.
-        skip_errors: a failing image keeps its fallback rows (status "error") instead of stopping the run.
+        skip_errors: a failing image keeps its fallback rows (status "error", its error in the report) instead of
+            stopping the run; without it the error propagates after the finished images' rows are written.
         flush_seconds: rewrite the partial submission at most this often (a killed run keeps what it had).
         ensemble_root: folder that relative checkpoint paths start from (default: the folder of ensemble.json).
         clock: time source of the budget (tests pass a fake one).
@@ -312,9 +342,7 @@ def predict_submission(
     budget = Budget(budget_seconds, clock=clock)
     profile = get_profile(competition)
     data_dir = find_competition_data(profile.slug, data_dir)
-    sample = data_dir / profile.sample_submission
-    if not sample.is_file():
-        raise FileNotFoundError(f"{sample} not found: the competition folder needs {profile.sample_submission}")
+    sample, sample_note = _sample_submission(profile, data_dir)
     out = Path(out)
     writer = _Writer(out, profile, sample, flush_seconds)
     images = find_test_images(profile, data_dir, sample)
@@ -331,22 +359,23 @@ def predict_submission(
     if config.competition != profile.slug:
         raise ValueError(f"the ensemble was built for {config.competition!r}, not {profile.slug!r}")
     predictors = [config.build_predictor(root=root, device=d, batch_size=batch_size) for d in _devices(device)]
-    run = _Run(predictors, config, profile, budget, skip_errors, clock)
+    run = _Run(predictors, config, profile, budget, skip_errors, clock, writer)
     results = [ImageResult(im.image_id, "budget", organ=im.organ, data_source=im.data_source) for im in images]
-    report = PredictionReport(out, profile.slug, data_dir, results, budget_seconds=budget_seconds)
+    report = PredictionReport(out, profile.slug, data_dir, results, budget_seconds=budget_seconds, note=sample_note)
     bar = _progress(len(images), progress)
     jobs = [(im, res, im.image_id in missing) for im, res in zip(images, results)]
-    with ThreadPoolExecutor(len(predictors)) as pool:
-        try:  # in order, so the rows arrive as sample_submission lists them
-            for rows in (map(lambda job: run(*job), jobs) if len(predictors) == 1 else
-                         pool.map(lambda job: run(*job), jobs)):
-                writer.add(rows)
-                bar.update()
-        except BaseException:
-            pool.shutdown(cancel_futures=True)
-            raise
-    bar.close()
-    writer.flush()
+    try:
+        with ThreadPoolExecutor(len(predictors)) as pool:
+            try:
+                for _ in (map(lambda job: run(*job), jobs) if len(predictors) == 1 else
+                          pool.map(lambda job: run(*job), jobs)):
+                    bar.update()
+            except BaseException:
+                pool.shutdown(cancel_futures=True)
+                raise
+    finally:  # also on the way out of an error: every finished image's rows reach the file first
+        bar.close()
+        writer.flush()
     sizes = {r.image_id: (r.height, r.width) for r in results if r.height is not None}
     validate_submission(out, profile, sample, sizes if len(sizes) == len(images) else None)
     report.seconds = budget.elapsed()

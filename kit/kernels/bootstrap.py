@@ -2,7 +2,8 @@
 
 On Kaggle the kit is not installed: the cell finds the attached wheels dataset under the input root (new mounts
 ``datasets/<owner>/<slug>/``, legacy ``<slug>/``, then any folder below) and installs every wheel there with
-``pip install --no-index --no-deps``. Locally (kit importable) it only sets the offline flags. It cannot import
+``pip install --no-index --no-deps``, except those whose distribution is already installed (the image's own
+versions are never replaced). Locally (kit importable) it only sets the offline flags. It cannot import
 the kit, so its source is this module's text constant; ``python -m kit kernels sync-notebooks`` refreshes it.
 """
 
@@ -22,7 +23,7 @@ BOOTSTRAP_TAG = "bootstrap"
 _TEMPLATE = '''\
 # Bootstrap (written by `python -m kit kernels sync-notebooks`; do not edit here): offline flags, and on Kaggle
 # install kit + the packages the image lacks from the attached wheels dataset (no internet needed).
-import importlib, importlib.util, os, subprocess, sys
+import importlib, importlib.metadata, importlib.util, os, subprocess, sys
 from pathlib import Path
 
 HUB_LINE
@@ -34,10 +35,16 @@ if importlib.util.find_spec("kit") is None:
     if not _found:
         raise FileNotFoundError(f"kit is not installed and no kit-*.whl is under {_input}: attach the wheels "
                                 "dataset (python -m kit datasets build wheels / datasets push wheels)")
-    _wheels = _found[-1].parent
-    print(f"installing {len(list(_wheels.glob('*.whl')))} wheels from {_wheels}")
+    _wheels, _install, _kept = _found[-1].parent, [], []
+    for _wheel in sorted(_wheels.glob("*.whl")):  # never replace a package the image has: skip it, no deps
+        try:
+            _kept.append(f"{_wheel.name.split('-')[0]} {importlib.metadata.version(_wheel.name.split('-')[0])}")
+        except importlib.metadata.PackageNotFoundError:
+            _install.append(str(_wheel))
+    print(f"installing {len(_install)} wheels from {_wheels}" + (f"; keeping the image's {', '.join(_kept)}"
+                                                                  if _kept else ""))
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps",
-                    "--find-links", str(_wheels), *map(str, sorted(_wheels.glob("*.whl")))], check=True)
+                    "--find-links", str(_wheels), *_install], check=True)
     importlib.invalidate_caches()
 import kit
 

@@ -16,13 +16,20 @@ from typing import Callable, Sequence
 from kit.fsutil import atomic_write_text
 from kit.kernels.metadata import DATASET_METADATA_FILE, dataset_metadata, slugify, validate_dataset_metadata
 from kit.kernels.settings import load_dataset_settings
+from kit.kernels.wheels import (
+    KAGGLE_MISSING_PACKAGES,
+    build_kit_wheel,
+    check_not_in_image,
+    download_command,
+    repack_installed,
+)
 from kit.paths import path_inside
-from kit.kernels.wheels import KAGGLE_MISSING_PACKAGES, build_kit_wheel, download_command, repack_installed
 
 __all__ = ["INFERENCE_KEYS", "build_wheels_dataset", "build_models_dataset", "build_weights_dataset"]
 
-# What inference needs from a training checkpoint; optimiser, scaler, RNG and history states are dropped.
-INFERENCE_KEYS = ("model", "model_spec", "config")
+# What inference needs from a training checkpoint (weights, how to build and how to feed the model);
+# optimiser, scaler, RNG and history states are dropped.
+INFERENCE_KEYS = ("model", "model_spec", "config", "input_contract")
 
 Runner = Callable[[Sequence[str]], None]
 
@@ -53,11 +60,13 @@ def build_wheels_dataset(
 ) -> Path:
     """Write the wheels dataset folder (flat): the kit wheel, wheels of KAGGLE_MISSING_PACKAGES, dataset-metadata.json.
 
-    ``download``: ``pip download`` them for the Kaggle image (cp312, manylinux x86_64; needs the network, it is
-    this command's job). ``repack``: installed pure-Python distributions rebuilt into wheels instead (offline).
-    ``extra_wheels``: wheel files copied in. Old wheels in the folder are removed first (two versions of one
-    package would make the notebooks' ``pip install`` fail). Returns the folder.
+    ``download``: ``pip download`` them, pinned to the versions installed here, for the Kaggle image (cp312,
+    manylinux x86_64; needs the network, it is this command's job). ``repack``: installed pure-Python
+    distributions rebuilt into wheels instead (offline). ``extra_wheels``: wheel files copied in. A package the
+    Kaggle image already has (its snapshot) is refused before anything is written. Old wheels in the folder are
+    removed first (two versions of one package would make the notebooks' ``pip install`` fail). Returns the folder.
     """
+    check_not_in_image([*KAGGLE_MISSING_PACKAGES, *repack, *(_wheel_project(Path(w)) for w in extra_wheels)])
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("*.whl"):
@@ -162,15 +171,14 @@ def build_weights_dataset(
     ``encoders``: ``ENCODER[:TAG]`` (tag default ``imagenet``; ``tu-`` encoders may name their timm tag:
     ``tu-convnext_small.fb_in22k``). Files come from ``from_dir`` (see :func:`_weights_file_in`) or, without it,
     from the library's download (needs the network: this command's job). Each file is loaded into a fresh encoder
-    before it is added. Entries already in the folder are kept unless rebuilt. Returns the folder.
+    before it is added. Entries already in the folder are kept unless rebuilt (no ``encoders`` and no folder: an
+    empty weights dataset, as the offline rehearsal mounts). Returns the folder.
     """
     from kit.fsutil import atomic_path
     from kit.models.weights import WEIGHT_SUFFIXES
     from kit.models.pretrained import (MANIFEST_FILE, WeightsEntry, download_weights, file_sha256, read_manifest,
                                        weights_key, write_manifest)
 
-    if not encoders:
-        raise ValueError("name at least one --encoder (e.g. resnet34, resnet50:ssl, tu-convnext_small.fb_in22k)")
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     entries = {(e.encoder, e.tag): e for e in read_manifest(folder)} if (folder / MANIFEST_FILE).is_file() else {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 __all__ = [
     "KERNEL_METADATA_FILE",
@@ -72,12 +72,14 @@ def _problem(where: str, message: str) -> ValueError:
     return ValueError(f"{where}: {message}")
 
 
-def validate_kernel_metadata(meta: dict[str, Any], folder: str | Path, submission: bool = False) -> None:
+def validate_kernel_metadata(meta: dict[str, Any], folder: str | Path, submission: bool = False,
+                             files: Iterable[str] | None = None) -> None:
     """Raise ValueError naming the field if ``meta`` would fail (or silently misbehave) in ``kaggle kernels push``.
 
     Checks the CLI's own rules (id form, slug and title >= 5 chars, code_file present, language, kernel type,
     booleans, source formats) plus the kit's: title resolves to the slug, every boolean set, GPU kernels on
     T4 ×2, and (``submission``) a competition source with internet off, as code competitions require.
+    ``files``: the names the folder will hold (checked before anything is written); None: look on disk.
     """
     where = str(Path(folder) / KERNEL_METADATA_FILE)
     kernel_id = meta.get("id", "")
@@ -90,7 +92,8 @@ def validate_kernel_metadata(meta: dict[str, Any], folder: str | Path, submissio
     if len(title) < 5 or slugify(title) != slug:
         raise _problem(where, f"title {title!r} must be >= 5 characters and resolve to the slug {slug!r}")
     code_file = meta.get("code_file", "")
-    if not code_file or not (Path(folder) / code_file).is_file():
+    present = (code_file in set(files)) if files is not None else (Path(folder) / code_file).is_file()
+    if not code_file or not present:
         raise _problem(where, f"code_file {code_file!r} not found in the folder")
     if meta.get("language") not in ("python", "r", "rmarkdown"):
         raise _problem(where, f"language {meta.get('language')!r} must be python, r or rmarkdown")

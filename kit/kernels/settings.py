@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 __all__ = ["KernelSettings", "DatasetSettings", "load_kernel_settings", "load_dataset_settings", "repo_root"]
 
@@ -21,7 +22,9 @@ class KernelSettings:
     ``datasets`` holds names of ``kernels/datasets.json`` entries ("wheels", "models", "weights"), owned by the
     user the kernels are built for, or any dataset as ``owner/slug`` (e.g. someone's public weights dataset);
     ``kernels`` names other kernels whose output this one reads; ``submission`` marks the code-competition
-    kernel, which must stay offline (``internet`` true is refused for it).
+    kernel, which must stay offline (``internet`` true is refused for it); ``parameters`` are notebook
+    parameters the kernel is built with (e.g. the submission kernel's ``SKIP_ERRORS`` and ``BUDGET_MINUTES``),
+    injected after the notebook's ``parameters`` cell.
     """
 
     name: str
@@ -33,6 +36,7 @@ class KernelSettings:
     datasets: tuple[str, ...] = ()
     kernels: tuple[str, ...] = ()
     submission: bool = False
+    parameters: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,8 @@ def load_kernel_settings(root: str | Path | None = None) -> dict[str, KernelSett
         if values.get("submission") and values["internet"]:
             raise ValueError(f"{path}: the submission kernel must have internet false (code competitions run "
                              f"offline; Kaggle refuses to score a notebook with internet on)")
+        if not isinstance(values.get("parameters", {}), dict):
+            raise ValueError(f"{path}: 'parameters' must be an object of notebook parameter names to values")
         found[values["name"]] = KernelSettings(**values)
     if not found:
         raise FileNotFoundError(f"no kernel settings (*.json) in {folder}")

@@ -22,9 +22,13 @@ from kit.kernels.settings import repo_root
 
 __all__ = [
     "KAGGLE_MISSING_PACKAGES",
-    "KAGGLE_IMAGE_MODULES",
+    "KAGGLE_IMAGE_SNAPSHOT",
     "KAGGLE_PYTHON",
     "KAGGLE_PLATFORMS",
+    "normalize",
+    "read_image_snapshot",
+    "check_not_in_image",
+    "pinned",
     "download_command",
     "write_wheel",
     "build_kit_wheel",
@@ -32,23 +36,11 @@ __all__ = [
     "repackable",
 ]
 
-# THE list of packages (distribution names) the kit and the notebooks import that the Kaggle image (Colab-based,
-# Python 3.12) lacks; the wheels dataset carries them, plus the kit (reference/kaggle_kernels.md §3).
-# segmentation-models-pytorch is absent from the image; rasterio and its small pure-Python dependencies are
-# shipped too, so a change of the image cannot break TIFF reading.
-KAGGLE_MISSING_PACKAGES: tuple[str, ...] = (
-    "segmentation-models-pytorch",
-    "rasterio",
-    "affine",
-    "cligj",
-    "click-plugins",
-)
-# The other third-party modules (import names) the kit and the notebooks use: the Kaggle image has them.
-# tests/test_kernels.py fails on an import found in neither list.
-KAGGLE_IMAGE_MODULES: tuple[str, ...] = (
-    "IPython", "albumentations", "cv2", "huggingface_hub", "matplotlib", "nbformat", "numpy", "pandas", "papermill",
-    "safetensors", "tifffile", "timm", "torch", "torchvision", "tqdm", "wandb",
-)
+# The packages (distribution names) the kit and the notebooks import that the Kaggle image lacks: the wheels
+# dataset carries exactly these, plus the kit. The decision comes from the dated snapshot of the image's packages
+# (KAGGLE_IMAGE_SNAPSHOT); tests/test_kernels.py checks this tuple is exactly "imported, not in the snapshot".
+KAGGLE_MISSING_PACKAGES: tuple[str, ...] = ("segmentation-models-pytorch",)
+KAGGLE_IMAGE_SNAPSHOT = "kernels/kaggle-image-packages.txt"  # relative to the source checkout
 KAGGLE_PYTHON = "3.12"
 # Wheels for glibc 2.28 and 2.17 (= manylinux2014): the Colab-based image's glibc is newer than both.
 KAGGLE_PLATFORMS: tuple[str, ...] = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")
@@ -57,13 +49,57 @@ _FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # reproducible archives: the same files giv
 _DIST_INFO_SKIP = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
 
 
+def normalize(name: str) -> str:
+    """A distribution name in its canonical form (PEP 503: lower case, runs of -_. become -)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def read_image_snapshot(path: str | Path | None = None) -> dict[str, str | None]:
+    """The Kaggle image's packages from the snapshot file: canonical name -> version (None: not recorded)."""
+    path = Path(path) if path else repo_root() / KAGGLE_IMAGE_SNAPSHOT
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: the snapshot of the Kaggle image's packages")
+    packages = {}
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        fields = line.split("#", 1)[0].split()
+        if not fields:
+            continue
+        if len(fields) > 2:
+            raise ValueError(f"{path}: line {number}: expected 'name [version]', got {line.strip()!r}")
+        packages[normalize(fields[0])] = fields[1] if len(fields) == 2 else None
+    return packages
+
+
+def check_not_in_image(packages: Sequence[str], snapshot: dict[str, str | None] | None = None) -> None:
+    """Raise ValueError naming the ``packages`` the Kaggle image already has: shipping them would replace its
+    versions (rasterio 1.5.0 -> 1.5.2 once broke that way)."""
+    snapshot = read_image_snapshot() if snapshot is None else snapshot
+    present = [f"{p} {snapshot[normalize(p)] or ''}".strip() for p in packages if normalize(p) in snapshot]
+    if present:
+        raise ValueError(f"the Kaggle image already has {present} ({KAGGLE_IMAGE_SNAPSHOT}): the wheels dataset "
+                         "must not carry them")
+
+
+def pinned(packages: Sequence[str]) -> list[str]:
+    """``name==version`` for each package, at the version installed here (what requirements.txt resolved to)."""
+    specs = []
+    for name in packages:
+        try:
+            specs.append(f"{name}=={importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            raise ValueError(f"{name!r} is not installed in {sys.prefix}: install requirements.txt first (the wheels "
+                             "are pinned to the versions it resolves to)") from None
+    return specs
+
+
 def download_command(packages: Sequence[str], dest: str | Path) -> list[str]:
-    """The ``pip download`` command for wheels of ``packages`` for the Kaggle image's Python and platform."""
+    """The ``pip download`` command for wheels of ``packages``, pinned to the versions installed here, for the
+    Kaggle image's Python and platform."""
     platforms = [arg for p in KAGGLE_PLATFORMS for arg in ("--platform", p)]
     return [
         sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
         "--python-version", KAGGLE_PYTHON, "--implementation", "cp", *platforms,
-        "--dest", str(dest), *packages,
+        "--dest", str(dest), *pinned(packages),
     ]
 
 
@@ -99,7 +135,6 @@ def write_wheel(
             item = zipfile.ZipInfo(arcname, _FIXED_TIME)
             item.compress_type, item.external_attr = zipfile.ZIP_DEFLATED, 0o644 << 16
             archive.writestr(item, data)
-    target.chmod(0o644)
     return target
 
 

@@ -8,7 +8,8 @@ and ``run`` (planning, resuming, processes, merging).
 
 from kit.tiling.filters import TissueFilter
 from kit.tiling.grid import TileGrid
-from kit.tiling.index import kept_counts, merge_parts, part_complete, read_index, read_stats, read_tiles
+from kit.tiling.index import (kept_counts, merge_parts, part_complete, read_index, read_stats, read_tiles,
+                              tiles_source_pixel_size)
 from kit.tiling.jobs import TileJob, TileSettings, build_jobs
 from kit.tiling.masks import MaskArray, open_masks
 from kit.tiling.run import PART_TILES, TilingSummary, plan_parts, tile_dataset
@@ -16,4 +17,5 @@ from kit.tiling.tiler import INDEX_COLUMNS, TilePart, tile_part
 
 __all__ = ["INDEX_COLUMNS", "PART_TILES", "MaskArray", "TileGrid", "TileJob", "TilePart", "TileSettings",
            "TilingSummary", "TissueFilter", "build_jobs", "kept_counts", "merge_parts", "open_masks",
-           "part_complete", "plan_parts", "read_index", "read_stats", "read_tiles", "tile_dataset", "tile_part"]
+           "part_complete", "plan_parts", "read_index", "read_stats", "read_tiles", "tile_dataset", "tile_part",
+           "tiles_source_pixel_size"]

@@ -13,7 +13,8 @@ from kit.fsutil import atomic_path, atomic_write_text
 from kit.io import read_image, read_png_mask
 from kit.tiling.tiler import INDEX_COLUMNS, TilePart
 
-__all__ = ["read_index", "read_part", "part_complete", "merge_parts", "kept_counts", "read_stats", "read_tiles"]
+__all__ = ["read_index", "read_part", "part_complete", "merge_parts", "kept_counts", "read_stats", "read_tiles",
+           "tiles_source_pixel_size"]
 
 _DTYPES = {"id": str, "tile": str, "organ": str, "data_source": str}
 
@@ -95,3 +96,19 @@ def read_tiles(out_dir: str | Path, tiles: Sequence[str]) -> tuple[list[np.ndarr
     images = [read_image(out_dir / "images" / f"{t}.png") for t in tiles]
     mask_paths = [out_dir / "masks" / f"{t}.png" for t in tiles]
     return images, [read_png_mask(p) if p.exists() else None for p in mask_paths]
+
+
+def tiles_source_pixel_size(out_dir: str | Path, competition: str | None) -> float | None:
+    """The µm/px of the images a tiles folder was cut from, when the profile knows it and all images share it."""
+    from kit.competitions import get_profile
+
+    out_dir = Path(out_dir)
+    profile = get_profile(competition) if competition else None
+    if profile is None or not profile.pixel_sizes or not (out_dir / "index.csv").is_file():
+        return None
+    pairs = read_index(out_dir)[["organ", "data_source"]].drop_duplicates()
+    try:
+        sizes = {profile.pixel_size(o, s) for o, s in zip(pairs["organ"], pairs["data_source"])}
+    except KeyError:
+        return None
+    return sizes.pop() if len(sizes) == 1 else None

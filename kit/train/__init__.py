@@ -6,25 +6,28 @@ from pathlib import Path
 from typing import Any
 
 from kit.train.config import TrainConfig
-from kit.train.distributed import fit_distributed
+from kit.train.distributed import fit_distributed, loader_workers, world_size_for
 from kit.train.oof import oof_examples, oof_scores, read_oof
 from kit.train.schedule import learning_rate
 from kit.train.trainer import Trainer
 
 __all__ = [
-    "TrainConfig", "Trainer", "fit_distributed", "learning_rate", "run_training", "read_oof", "oof_scores",
-    "oof_examples",
+    "TrainConfig", "Trainer", "fit_distributed", "learning_rate", "loader_workers", "run_training", "read_oof",
+    "oof_scores", "oof_examples", "world_size_for",
 ]
 
 
-def run_training(config: TrainConfig, world_size: int = 1, runs_log: str | Path | None = None) -> dict[str, Any]:
+def run_training(config: TrainConfig, world_size: int | None = 1,
+                 runs_log: str | Path | None = None) -> dict[str, Any]:
     """Fit (resuming if the run folder has ``last.pt``), save OOF probabilities, add a row to the runs log.
 
-    ``world_size`` > 1 trains with DistributedDataParallel, then predicts OOF on one process.
+    ``world_size`` > 1 trains with DistributedDataParallel, then predicts OOF on one process; None: one process
+    per visible GPU (:func:`kit.train.distributed.world_size_for`; 1 without GPUs).
     ``runs_log`` defaults to ``runs.csv`` beside the run folder. Returns the trainer's summary.
     """
     from kit.results import append_run
 
+    world_size = world_size_for(world_size)
     if world_size > 1:
         fit_distributed(config, world_size)
         trainer = Trainer(config)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kit.competitions import DEFAULT_COMPETITION
 from kit.train.schedule import SCHEDULES
 
 __all__ = ["TrainConfig", "OPTIMIZERS", "AMP_MODES", "RESIZE_MODES", "VALIDATION_MODES", "SMOKE_ENCODER", "parse_size"]
@@ -63,7 +64,7 @@ class TrainConfig:
     """
 
     out_dir: str = "runs/run"
-    competition: str = "hubmap-organ-segmentation"
+    competition: str = DEFAULT_COMPETITION
     tiles_dir: str | None = None
     data_dir: str | None = None
     fold: int = 0
@@ -179,12 +180,12 @@ class TrainConfig:
         return TrainConfig.from_dict({**self.to_dict(), **changes})
 
     def smoke(self) -> "TrainConfig":
-        """A copy with CI sizes: a tiny UNet (timm ``test_resnet``, no weights), 64² images, 2 epochs of at most
-        2 steps, batch 4, no workers, no AMP; data, loss, augmentation and folds stay as they are."""
+        """A copy with CI sizes: a tiny UNet (timm ``test_resnet``, no weights), 64² images, at most 2 epochs of at
+        most 2 steps, batch 4, no workers, no AMP; data, loss, augmentation and folds stay as they are."""
         return self.replace(
             arch="unet", encoder=SMOKE_ENCODER, encoder_weights=None, init_from=None,
             model_kwargs={"decoder_channels": [32, 16, 16, 8, 8]}, image_size=(64, 64), multi_scale=None,
-            epochs=2, max_steps_per_epoch=2, batch_size=4, grad_accum=1, num_workers=0, amp="off",
+            epochs=min(2, self.epochs), max_steps_per_epoch=2, batch_size=4, grad_accum=1, num_workers=0, amp="off",
             early_stopping=None, wandb=False,
         )
 

@@ -12,7 +12,28 @@ import torch.multiprocessing as mp
 
 from kit.train.config import TrainConfig
 
-__all__ = ["fit_distributed", "free_port"]
+__all__ = ["fit_distributed", "free_port", "world_size_for", "loader_workers"]
+
+MAX_LOADER_WORKERS = 4
+
+
+def world_size_for(gpus: int | None) -> int:
+    """Training processes for ``gpus``: as given, or (None) every visible GPU (Kaggle T4 x2: 2), at least 1."""
+    if gpus is not None:
+        if gpus < 1:
+            raise ValueError(f"GPUS must be >= 1 or None (every visible GPU), got {gpus}")
+        return int(gpus)
+    return max(1, torch.cuda.device_count())
+
+
+def loader_workers(workers: int | None, gpus: int | None = None) -> int:
+    """DataLoader workers per training process: as given, or (None) the CPU cores shared out among the
+    processes, at most 4 each (Kaggle's T4 x2 box has 4 cores: 2 per GPU)."""
+    if workers is not None:
+        if workers < 0:
+            raise ValueError(f"WORKERS must be >= 0 or None, got {workers}")
+        return int(workers)
+    return max(0, min(MAX_LOADER_WORKERS, (os.cpu_count() or 1) // world_size_for(gpus)))
 
 
 def free_port() -> int:

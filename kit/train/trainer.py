@@ -22,6 +22,7 @@ from kit.models.checkpoint import (load_checkpoint, non_finite_tensors, rng_stat
 from kit.train.builders import (build_datasets, build_loader, build_model_from_spec, build_optimizer, model_spec,
                                 resolve_spec_weights)
 from kit.train.config import TrainConfig
+from kit.train.run_folder import copy_tiles_files, model_contract
 from kit.train.schedule import learning_rate
 
 __all__ = ["Trainer", "LOG_COLUMNS"]
@@ -46,9 +47,11 @@ def _amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
 class Trainer:
     """Fit one model with one recipe; every file it writes lives in ``config.out_dir``.
 
-    Files: ``config.json``, ``last.pt`` (every epoch, atomic), ``best.pt`` (best validation Dice: whole held-out
-    images scored with the competition metric, :mod:`kit.train.validation`), ``log.csv`` (one row per epoch),
-    ``oof.npz`` (per held-out image probabilities of the best model, :mod:`kit.train.oof`),
+    Files: ``config.json``, ``tiling.json`` + ``stats.json`` (copies of the tiles', so the folder stands alone),
+    ``last.pt`` (every epoch, atomic), ``best.pt`` (best validation Dice: whole held-out images scored with the
+    competition metric, :mod:`kit.train.validation`; every checkpoint holds the model's input contract),
+    ``log.csv`` (one row per epoch), ``oof.npz`` (per held-out image probabilities of the best model,
+    :mod:`kit.train.oof`),
     and a row in ``<out_dir>/../runs.csv`` (the results table).
 
     Args:
@@ -76,6 +79,7 @@ class Trainer:
         self.device = torch.device(device or default)
         torch.manual_seed(config.seed)
         self.spec = model_spec(config)
+        self.contract = model_contract(config)
         if model is None:
             weights = resolve_spec_weights(self.spec, config.encoder_weights)
             if self.is_main:
@@ -149,8 +153,10 @@ class Trainer:
             )
 
     def state(self) -> dict[str, Any]:
-        """Everything :meth:`resume` needs to continue as if never stopped."""
-        return {
+        """Everything :meth:`resume` needs to continue as if never stopped, and the model's input contract."""
+        from kit.models.contract import CONTRACT_KEY
+
+        state = {
             "model": unwrap(self.model).state_dict(),
             "model_spec": self.spec,
             "optimizer": self.optimizer.state_dict(),
@@ -163,6 +169,9 @@ class Trainer:
             "rng": rng_state(),
             "config": self.config.to_dict(),
         }
+        if self.contract is not None:
+            state[CONTRACT_KEY] = self.contract
+        return state
 
     def resume(self, path: str | Path) -> None:
         """Restore model, optimiser, scaler, schedule step, epoch, history and RNG from a checkpoint."""
@@ -195,6 +204,7 @@ class Trainer:
         if self.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             self.config.save(self.out_dir / "config.json")
+            copy_tiles_files(self.config, self.out_dir)
             self._start_wandb()
         done_now, self.stopped = 0, ""
         while not self.stopped:

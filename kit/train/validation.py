@@ -107,11 +107,10 @@ def _held_out(config: TrainConfig, val_data) -> list[HeldOutImage] | None:
     found = _tile_sources(config, ids)
     if found is None:
         where = f"data_dir {config.data_dir}" if config.data_dir else "no data_dir (and none under the Kaggle input)"
-        message = (f"whole-image validation needs the source images and masks of the tiles ({where}): "
-                   f"validating on tiles instead, which is not the competition's metric; set data_dir")
+        need = f"whole-image validation needs the source images and masks of the tiles ({where}); set data_dir"
         if config.validation == "images":
-            raise FileNotFoundError(message.replace(": validating on tiles instead, which is", ", which is"))
-        warnings.warn(message, stacklevel=3)
+            raise FileNotFoundError(need)
+        warnings.warn(f"{need}. Validating on tiles instead, which is not the competition's metric", stacklevel=3)
     return found
 
 

@@ -1,0 +1,74 @@
+"""The model's input contract: how a trained model must be fed (normalisation, scale, window, resize, classes).
+
+The trainer computes it once from the recipe and the tiles it trained on (``tiling.json``, ``stats.json``,
+the pixel size of the tiled images) and stores it in every checkpoint under :data:`CONTRACT_KEY`, so a run
+folder, a slim checkpoint and a models dataset carry it with the weights: notebook 02 and inference read it
+from there and never go back to the tiles folder (on Kaggle: another kernel's mount).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["CONTRACT_KEY", "CONTRACT_FIELDS", "input_contract", "check_contract"]
+
+CONTRACT_KEY = "input_contract"
+#: classes: output channels' classes; mean/std: normalisation in [0, 1] units; tiled: trained on tiles (sliding
+#: windows) or on whole images; window: the training side in working pixels (None: whole image, or a non-square
+#: training size); resize: whole images resized to (height, width) (None: native scale); reduce / pixel_size:
+#: the scale of the tiles (source pixels per working pixel / µm per working pixel); source_pixel_size: µm/px of
+#: the tiled images when they all share one (lets inference work in µm/px).
+CONTRACT_FIELDS = ("classes", "mean", "std", "tiled", "window", "resize", "reduce", "pixel_size",
+                   "source_pixel_size")
+
+
+def _size(value: Any) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return (value, value)
+    height, width = (int(v) for v in value)
+    return (height, width)
+
+
+def input_contract(
+    config: dict[str, Any],
+    tiling: dict[str, Any] | None = None,
+    stats: dict[str, Any] | None = None,
+    source_pixel_size: float | None = None,
+) -> dict[str, Any]:
+    """The contract of a recipe (``TrainConfig.to_dict()`` or config.json) trained on ``tiling`` tiles (pure).
+
+    Tile-trained: the tiles' scale, corrected for a resize of the tiles to ``image_size`` (``reduce`` or
+    ``pixel_size`` × tile side / training side); window = the training side. Image-trained (NeoPolyp): the
+    training (height, width) each image is squashed to (``resize_mode="crop"``: the native scale).
+    Normalisation: the tiles' ``stats`` mean/std, else ImageNet's (what the training datasets use).
+    """
+    from kit.data import IMAGENET_MEAN, IMAGENET_STD
+
+    size = _size(config.get("image_size"))
+    resized = size is not None and config.get("resize_mode", "resize") == "resize"
+    mean, std = (stats["mean"], stats["std"]) if stats else (IMAGENET_MEAN, IMAGENET_STD)
+    contract = {"classes": int(config.get("num_classes", 1)), "mean": [float(v) for v in mean],
+                "std": [float(v) for v in std], "tiled": tiling is not None, "window": None,
+                "resize": list(size) if resized and tiling is None else None, "reduce": None, "pixel_size": None,
+                "source_pixel_size": None}
+    if tiling is None:
+        return contract
+    side = int(tiling["sz"]) if size is None else int(size[0])
+    factor = int(tiling["sz"]) / side if resized else 1.0
+    contract["window"] = side if size is None or size[0] == size[1] else None
+    if tiling.get("pixel_size"):
+        contract["pixel_size"] = float(tiling["pixel_size"]) * factor
+    else:
+        contract["reduce"] = float(tiling["reduce"]) * factor
+        contract["source_pixel_size"] = float(source_pixel_size) if source_pixel_size else None
+    return contract
+
+
+def check_contract(contract: Any, where: str) -> dict[str, Any]:
+    """``contract`` if it has exactly :data:`CONTRACT_FIELDS`; else ValueError naming ``where`` and the keys."""
+    if not isinstance(contract, dict) or set(contract) != set(CONTRACT_FIELDS):
+        keys = sorted(contract) if isinstance(contract, dict) else type(contract).__name__
+        raise ValueError(f"{where}: {CONTRACT_KEY} must have the keys {list(CONTRACT_FIELDS)}, got {keys}")
+    return contract
