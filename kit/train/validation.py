@@ -239,13 +239,15 @@ def tile_oof(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], items: pd.Dat
 
 
 def _model_input(config: TrainConfig):
-    """How inference will feed this recipe's model (:func:`kit.infer.assemble.model_input_for`)."""
-    from kit.infer.assemble import model_input_for, read_tiles
+    """How inference will feed this recipe's model: its input contract (the one its checkpoints store)."""
+    from kit.infer.assemble import model_input_from_contract
+    from kit.train.run_folder import model_contract
 
-    if config.tiles_dir is None:
-        return model_input_for(config.to_dict())
-    tiling, stats, source_pixel_size = read_tiles(config.tiles_dir)
-    return model_input_for(config.to_dict(), tiling, stats, source_pixel_size=source_pixel_size)
+    contract = model_contract(config)
+    if contract is None:
+        raise FileNotFoundError(f"{Path(str(config.tiles_dir)) / 'tiling.json'} not found: the tiles' scale is "
+                                "unknown (run the tiler, notebook 00)")
+    return model_input_from_contract(contract)
 
 
 def read_working_image(config: TrainConfig, image: OofImage) -> np.ndarray:
