@@ -184,6 +184,14 @@ def test_manifest_files_are_checked_and_stay_inside_their_folder(tmp_path, kaggl
         resolve_encoder_weights("imagenet", ENCODER)
     with pytest.raises(FileNotFoundError, match="no weights for resnet18 imagenet; looked for resnet18.imagenet.pth"):
         build_weights_dataset(tmp_path / "w2", "someuser", ["resnet18"], from_dir=tmp_path / "src")
+    import kit.models.pretrained as pretrained
+
+    def no_network(key):
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(pretrained, "download_weights", no_network)
+    with pytest.raises(RuntimeError, match="downloading resnet18 imagenet failed .*or pass --from DIR"):
+        build_weights_dataset(tmp_path / "w3", "someuser", ["resnet18"])
 
 
 @pytest.mark.parametrize("name", ["test_convnext", "test_efficientnet", "test_byobnet"])

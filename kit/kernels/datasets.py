@@ -185,8 +185,14 @@ def build_weights_dataset(
     for spec in encoders:
         encoder, _, tag = spec.partition(":")
         key = weights_key(encoder, tag or "imagenet")
-        source_path, source = (_weights_file_in(Path(from_dir), key) if from_dir is not None
-                               else download_weights(key))
+        if from_dir is not None:
+            source_path, source = _weights_file_in(Path(from_dir), key)
+        else:
+            try:
+                source_path, source = download_weights(key)
+            except Exception as err:  # the Hub client, timm and urllib raise many types without the network
+                raise RuntimeError(f"downloading {key.encoder} {key.tag} failed ({type(err).__name__}: {err}); run "
+                                   f"where the network is allowed, or pass --from DIR with the files") from err
         _check_fits(key, source_path)
         suffix = source_path.suffix if source_path.suffix in WEIGHT_SUFFIXES else ".pth"  # HF's pytorch_model.bin
         target = folder / f"{key.file_stem}{suffix}"
