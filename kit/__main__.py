@@ -21,6 +21,9 @@ COMMANDS: dict[str, str] = {
     "kernels": "kit.commands.kernels",
     "datasets": "kit.commands.datasets",
     "demo": "kit.commands.demo",
+    "recipes": "kit.commands.recipes",
+    "study": "kit.commands.study",
+    "plan": "kit.commands.plan",
 }
 
 
@@ -71,8 +74,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except USER_ERRORS as err:
+        _close_progress_bars()
         print(f"error: {one_line(err)}", file=sys.stderr)
         return 2
+
+
+def _close_progress_bars() -> None:
+    """End the progress bars an error interrupted, so the error message starts on its own line."""
+    tqdm = sys.modules.get("tqdm")
+    for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", ())):
+        bar.close()
 
 
 if __name__ == "__main__":

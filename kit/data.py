@@ -190,8 +190,9 @@ def image_items(competition: str, data_dir: str | Path) -> pd.DataFrame:
     profile = get_profile(competition)
     if profile.train_mask_pattern is None:
         raise ValueError(
-            f"{competition} stores masks as RLE in {profile.train_csv}: tile it first (python -m kit tile) "
-            "and train on the tiles"
+            f"training on full images from {data_dir} needs mask files, but {competition} stores masks as RLE in "
+            f"{profile.train_csv}: tile it first (python -m kit tile) and train on the tiles, or, for NeoPolyp "
+            f"data, pass --competition bkai-igh-neopolyp"
         )
     table = profile.read_table(data_dir, "train")
     if "image_path" not in table.columns:

@@ -19,8 +19,9 @@ import nbformat
 import pandas as pd
 
 from kit.competitions import DEFAULT_COMPETITION, get_profile
+from kit.recipes import load_recipe
 
-__all__ = ["DemoStep", "DemoSummary", "RECIPES", "demo_steps", "export_plots", "run_demo"]
+__all__ = ["DemoStep", "DemoSummary", "DEMO_RECIPE", "SAMPLES", "demo_steps", "export_plots", "run_demo"]
 
 
 @dataclass(frozen=True)
@@ -31,31 +32,17 @@ class DemoStep:
     parameters: dict[str, Any]
 
 
-# Per competition: the sample, the tiling and the training recipe of the demo (CPU, a few minutes).
-RECIPES: dict[str, dict[str, dict[str, Any]]] = {
-    "hubmap-organ-segmentation": {  # 128² tiles at 0.8 µm/px: Hubmap test images come out at the training scale
-        "sample": {},
-        "tiling": {"SZ": 128, "PIXEL_SIZE": 0.8},
-        "training": {"ARCH": "unet", "ENCODER": "resnet18", "LOSS": "0.5*bce+0.5*dice", "EPOCHS": 30,
-                     "BATCH_SIZE": 8, "LR": 1e-3, "MIN_LR": 1e-5, "AUGMENT": "light", "MAX_MINUTES": 5.0},
-    },
-    "hubmap-kidney-segmentation": {  # 8 slides of 2048×3072: 6 train slides in 3 folds
-        "sample": {"n": 8},
-        "tiling": {"SZ": 128, "REDUCE": 4.0},
-        "training": {"N_FOLDS": 3, "ARCH": "unet", "ENCODER": "resnet18", "LOSS": "0.5*bce+0.5*dice", "EPOCHS": 30,
-                     "BATCH_SIZE": 8, "LR": 1e-3, "MIN_LR": 1e-5, "AUGMENT": "light", "MAX_MINUTES": 5.0},
-    },
-    "bkai-igh-neopolyp": {  # whole images resized to 256²; notebook 00 only shows tiles
-        "sample": {"n": 40},
-        "tiling": {"SZ": 128, "REDUCE": 1.0, "FILTER": False},
-        "training": {"ARCH": "unet", "ENCODER": "resnet18", "LOSS": "0.5*ce+0.5*dice", "EPOCHS": 30,
-                     "BATCH_SIZE": 8, "LR": 1e-3, "MIN_LR": 1e-5, "AUGMENT": "light", "MAX_MINUTES": 5.0,
-                     "IMAGE_SIZE": 256},
-    },
+DEMO_RECIPE = "demo-cpu"  # kit/recipes/demo-cpu.json: tiling and training per competition (CPU, a few minutes)
+SAMPLES: dict[str, dict[str, Any]] = {  # make_sample options per competition
+    "hubmap-organ-segmentation": {},
+    "hubmap-kidney-segmentation": {"n": 8},  # 8 slides of 2048×3072: 6 train slides in 3 folds
+    "bkai-igh-neopolyp": {"n": 40},  # whole images; notebook 00 only shows tiles
 }
 #: the demo trains from scratch: notebook 01's default "imagenet" needs a weights folder or the network, and the
 #: demo must run on a fresh offline machine (a recipe may still set ENCODER_WEIGHTS)
 DEMO_ENCODER_WEIGHTS = None
+_TILING_PARAMETERS = {"sz": "SZ", "reduce": "REDUCE", "pixel_size": "PIXEL_SIZE", "stride": "STRIDE",
+                      "s_th": "S_TH", "p_th": "P_TH", "filter": "FILTER"}
 SMOKE_SAMPLE = {"hubmap-kidney-segmentation": {"n": 4, "size": 480}}  # other competitions: n=4, size=160
 SMOKE_TILING = {"SZ": 64, "REDUCE": 2.0}
 SMOKE_TRAINING = {"N_FOLDS": 3}
@@ -64,7 +51,7 @@ SMOKE_TRAINING = {"N_FOLDS": 3}
 def _sample_options(competition: str, smoke: bool) -> dict[str, Any]:
     if smoke:
         return SMOKE_SAMPLE.get(competition, {"n": 4, "size": 160})
-    return dict(RECIPES[competition]["sample"])
+    return dict(SAMPLES[competition])
 
 
 def demo_steps(competition: str, run_dir: str | Path, smoke: bool = False, seed: int = 0) -> list[DemoStep]:
@@ -73,19 +60,20 @@ def demo_steps(competition: str, run_dir: str | Path, smoke: bool = False, seed:
     ``smoke`` keeps the notebooks' own tiny settings (seconds on CPU, for tests).
     """
     profile = get_profile(competition)
-    recipe = RECIPES[profile.slug]
+    recipe = load_recipe(DEMO_RECIPE, profile.slug)
     run_dir = Path(run_dir).resolve()
     data, tiles, runs = run_dir / "data", run_dir / "tiles", run_dir / "runs"
     ensemble = run_dir / "models" / "ensemble.json"
     common = {"COMPETITION": profile.slug, "SMOKE": smoke, "SEED": seed}
     full_images = profile.slug == "bkai-igh-neopolyp"  # NeoPolyp trains on whole images, not tiles
-    tiling = SMOKE_TILING if smoke else recipe["tiling"]
-    training = SMOKE_TRAINING if smoke else recipe["training"]
+    tiling = SMOKE_TILING if smoke else {_TILING_PARAMETERS[k]: v for k, v in (recipe.tiling or {}).items()}
+    training = {"RECIPE": DEMO_RECIPE, **(SMOKE_TRAINING if smoke else {})}
     return [
         DemoStep("00_tiling", {**common, **tiling, "DATA_DIR": str(data), "OUT_DIR": str(tiles)}),
         DemoStep("01_training", {**common, "ENCODER_WEIGHTS": DEMO_ENCODER_WEIGHTS, **training, "DATA_DIR": str(data),
                                  "RUN_DIR": str(runs / "unet"), "TILES_DIR": None if full_images else str(tiles)}),
-        DemoStep("02_ensembling", {**common, "RUN_DIRS": [str(runs / "unet")], "OUT": str(ensemble)}),
+        DemoStep("02_ensembling", {**common, "RUN_DIRS": [str(runs / "unet")], "OUT": str(ensemble),
+                                   **({} if smoke else {"TTA": recipe.inference.get("tta", ["identity"])})}),
         DemoStep("03_inference", {**common, "DATA_DIR": str(data), "ENSEMBLE": str(ensemble),
                                   "SUBMISSION": str(run_dir / "submission.csv")}),
     ]

@@ -27,6 +27,8 @@ __all__ = [
 ]
 
 _TIFF_SUFFIXES = {".tif", ".tiff"}
+_JPEG_START, _JPEG_END = b"\xff\xd8", b"\xff\xd9"
+_JPEG_TAIL = 1024  # the end-of-image marker must lie within this many last bytes (some writers pad after it)
 
 
 class ImageReader:
@@ -61,7 +63,11 @@ class ImageReader:
     def _load(self) -> TiffSource | np.ndarray:
         if self.path.suffix.lower() in _TIFF_SUFFIXES:
             return TiffSource(self.path)
-        array = cv2.imread(str(self.path), cv2.IMREAD_COLOR)
+        data = self.path.read_bytes()
+        if data[:2] == _JPEG_START and _JPEG_END not in data[-_JPEG_TAIL:]:
+            raise ValueError(f"image {self.path} is a truncated JPEG (no end-of-image marker): libjpeg would fill the "
+                             f"missing part with grey; re-copy or re-download the file")
+        array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         if array is None:
             raise ValueError(f"image {self.path} could not be decoded: expected a readable JPEG/PNG/TIFF file")
         return cv2.cvtColor(array, cv2.COLOR_BGR2RGB)

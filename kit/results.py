@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from kit.fsutil import atomic_path
+from kit.fsutil import atomic_path, locked
 
 __all__ = ["RESULT_COLUMNS", "append_run", "read_runs", "results_table"]
 
@@ -20,15 +20,18 @@ _OPTIONAL = ("val_dice_per_class", "val_tile_dice")  # added later: older runs.c
 
 
 def append_run(runs_csv: str | Path, row: Mapping[str, Any]) -> None:
-    """Add one run to ``runs_csv`` (created with a header if missing); a row for the same ``run`` is replaced."""
+    """Add one run to ``runs_csv`` (created with a header if missing); a row for the same ``run`` is replaced.
+
+    Safe across processes (a lock file beside it)."""
     unknown = sorted(set(row) - set(RESULT_COLUMNS))
     if unknown:
         raise KeyError(f"unknown result columns {unknown}; valid: {', '.join(RESULT_COLUMNS)}")
-    runs = read_runs(runs_csv)
-    runs = runs[runs["run"].astype(str) != str(row.get("run", ""))]
-    runs = pd.concat([runs, pd.DataFrame([{c: row.get(c, "") for c in RESULT_COLUMNS}])], ignore_index=True)
-    with atomic_path(runs_csv, suffix=".csv") as tmp:
-        runs.to_csv(tmp, index=False, quoting=csv.QUOTE_MINIMAL)
+    with locked(runs_csv):  # runs of parallel processes (one fold per GPU) may share one runs log
+        runs = read_runs(runs_csv)
+        runs = runs[runs["run"].astype(str) != str(row.get("run", ""))]
+        runs = pd.concat([runs, pd.DataFrame([{c: row.get(c, "") for c in RESULT_COLUMNS}])], ignore_index=True)
+        with atomic_path(runs_csv, suffix=".csv") as tmp:
+            runs.to_csv(tmp, index=False, quoting=csv.QUOTE_MINIMAL)
 
 
 def read_runs(runs_csv: str | Path) -> pd.DataFrame:

@@ -211,7 +211,7 @@ def test_missing_corrupt_and_truncated_files_name_the_path(tmp_path, rgb):
     with pytest.raises(ValueError, match="bad.tiff could not be opened as a TIFF"):
         open_image(tmp_path / "bad.tiff")
     (tmp_path / "bad.jpeg").write_bytes(b"\xff\xd8 broken")
-    with pytest.raises(ValueError, match="bad.jpeg could not be decoded"):
+    with pytest.raises(ValueError, match="bad.jpeg is a truncated JPEG"):
         open_image(tmp_path / "bad.jpeg")
     whole = np.tile(rgb, (4, 4, 1))
     _write_rasterio(tmp_path / "whole.tiff", whole, tiled=True, blockxsize=64, blockysize=64)

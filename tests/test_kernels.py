@@ -263,7 +263,9 @@ def test_wheels_dataset_holds_the_kit_wheel_the_missing_packages_and_valid_metad
 
     folder = build_wheels_dataset(tmp_path / "wheels", "someuser", run=record)
     (download,) = commands
-    assert download == download_command(KAGGLE_MISSING_PACKAGES, folder)
+    staging = Path(download[download.index("--dest") + 1])  # built beside the folder, swapped in when complete
+    assert staging.parent == folder.parent and staging.name.startswith(".wheels.") and not staging.exists()
+    assert download == download_command(KAGGLE_MISSING_PACKAGES, staging)
     assert download[download.index("--python-version") + 1] == "3.12" and "--only-binary=:all:" in download
     import importlib.metadata
 
@@ -277,6 +279,11 @@ def test_wheels_dataset_holds_the_kit_wheel_the_missing_packages_and_valid_metad
     assert meta == {"title": "seg-kit wheels", "id": "someuser/seg-kit-wheels", "licenses": [{"name": "CC0-1.0"}]}
     with pytest.raises(RuntimeError, match="no wheel of \\['segmentation-models-pytorch'"):
         build_wheels_dataset(tmp_path / "w2", "someuser", run=lambda c: None)
+    before = sorted(p.name for p in folder.iterdir())
+    with pytest.raises(RuntimeError, match="no wheel of"):  # a failed rebuild keeps the previous wheels
+        build_wheels_dataset(folder, "someuser", run=lambda c: None)
+    assert sorted(p.name for p in folder.iterdir()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wheels"]  # no staging folder left behind
     with pytest.raises(ValueError, match="already has \\['rasterio 1.5.0'\\]"):  # checked before any write
         build_wheels_dataset(tmp_path / "w3", "someuser", download=False, repack=["rasterio"])
     assert not (tmp_path / "w3").exists()

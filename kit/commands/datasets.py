@@ -58,9 +58,12 @@ def run(args: argparse.Namespace) -> int:
     """Build or push; a failing pip or kaggle CLI call prints its message and returns 1."""
     from pathlib import Path
 
+    from kit.commands.checks import output_folder
     from kit.kernels import push_dataset
 
     folder = Path(args.out) / args.name
+    if args.action == "build":
+        output_folder(folder)
     try:
         if args.action == "push":
             print(push_dataset(folder, args.message))

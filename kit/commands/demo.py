@@ -23,7 +23,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo and print its summary."""
+    from kit.commands.checks import output_folder
     from kit.demo import run_demo
+
+    if args.out is not None:
+        output_folder(args.out)
 
     summary = run_demo(args.competition, args.out, smoke=args.smoke, fresh=args.fresh, seed=args.seed)
     print(summary)

@@ -12,7 +12,9 @@ HELP = ("build ensemble.json from training run folders: OOF-chosen weights and g
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Run folders, output, TTA, search and window options."""
-    parser.add_argument("--runs", nargs="+", required=True, help="run folders (config.json, best.pt, oof.npz)")
+    parser.add_argument("--runs", nargs="+", required=True,
+                        help="run folders (config.json, best.pt, oof.npz), or folders holding them (a --folds run: "
+                             "its fold<k>/ runs, weighed as one member)")
     parser.add_argument("--out", default="ensemble.json", help="ensemble.json to write (models/ goes beside it)")
     parser.add_argument("--tta", nargs="+", default=["identity"],
                         help="TTA transforms or presets: identity hflip vflip rot90 ... | flips | d4 | none")
@@ -30,9 +32,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build, write, print the summary."""
-    from kit.infer.assemble import build_ensemble
+    from kit.commands.checks import number, output_file
+    from kit.infer.assemble import build_ensemble, find_runs
 
-    build = build_ensemble(args.runs, args.out, tta=args.tta, step=args.step, per_group=args.per_group,
+    output_file(args.out)
+    number(args.step, "--step", 0, 1, low_inclusive=False)
+    number(args.overlap, "--overlap", 0, 0.95)
+    number(args.margin, "--margin", 0)
+    number(args.min_area, "--min-area", 0)
+    number(args.window, "--window", 1)
+    run_dirs = [run for folder in args.runs for run in find_runs(folder)]
+    build = build_ensemble(run_dirs, args.out, tta=args.tta, step=args.step, per_group=args.per_group,
                            min_area=args.min_area, fill_holes=args.fill_holes, window=args.window,
                            overlap=args.overlap, margin=args.margin, blend=args.blend, tiles_dir=args.tiles)
     config = build.config

@@ -80,8 +80,10 @@ def parse_overrides(items: list[str]) -> dict:
 
 
 def _build(args: argparse.Namespace) -> int:
+    from kit.commands.checks import output_folder
     from kit.kernels.build import build_kernels, submission_warnings
 
+    output_folder(args.out)
     overrides = parse_overrides(args.overrides)
     competition = _default_competition(args.competition)
     for kernel in build_kernels(args.user, competition, args.out, names=args.names or None, overrides=overrides):

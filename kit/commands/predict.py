@@ -28,11 +28,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Predict, print the summary (and the score)."""
+    from kit.commands.checks import device, number, output_file
+    from kit.infer.outcome import PredictionFailed
     from kit.infer.runner import predict_submission
 
+    output_file(args.out)
+    number(args.budget_minutes, "--budget-minutes", 0)
+    number(args.batch_size, "--batch-size", 1)
+    device(args.device)
     budget = None if args.budget_minutes is None else args.budget_minutes * 60
-    report = predict_submission(args.competition, args.ensemble, args.data, args.out, budget, args.device,
-                                args.batch_size, args.skip_errors)
+    try:
+        report = predict_submission(args.competition, args.ensemble, args.data, args.out, budget, args.device,
+                                    args.batch_size, args.skip_errors)
+    except PredictionFailed as failed:
+        print(failed.report)
+        raise
     print(report)
     if args.score:
         from kit.infer.scoring import score_submission

@@ -32,7 +32,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the sample and print its summary."""
+    from kit.commands.checks import output_folder
     from kit.sample import make_sample
 
+    output_folder(args.out)
     print(make_sample(args.competition, args.out, n=args.n, size=args.size, seed=args.seed))
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from kit.commands.checks import add_rerun_flags
+
 __all__ = ["HELP", "configure", "run"]
 
 HELP = ("tile a competition's images into PNG tiles + index.csv + stats.json (streaming windows, tissue filter, "
@@ -29,13 +31,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-filter", action="store_true", help="keep every tile")
     parser.add_argument("--workers", type=int, default=1, help="processes (each takes bands of grid rows)")
     parser.add_argument("--zip", action="store_true", help="also write train.zip and masks.zip (kept tiles)")
+    add_rerun_flags(parser, "tiles")
 
 
 def run(args: argparse.Namespace) -> int:
     """Tile and print the summary."""
+    from kit.commands.checks import number, output_folder
     from kit.tiling import TileSettings, tile_dataset
 
+    output_folder(args.out)
+    number(args.workers, "--workers", 1)
     settings = TileSettings(sz=args.sz, reduce=args.reduce, pixel_size=args.pixel_size, stride=args.stride,
                             s_th=args.s_th, p_th=args.p_th, filter=not args.no_filter)
-    print(tile_dataset(args.competition, args.data, args.out, args.split, settings, args.workers, args.zip))
+    print(tile_dataset(args.competition, args.data, args.out, args.split, settings, args.workers, args.zip,
+                       rerun=args.rerun))
     return 0

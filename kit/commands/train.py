@@ -1,4 +1,9 @@
-"""``python -m kit train``: fit one model from a recipe (flags or a JSON config), resumable."""
+"""``python -m kit train``: fit one model (or every fold) from a recipe, a JSON config and flags, resumable.
+
+Precedence, lowest first: TrainConfig defaults < ``--recipe`` (with its override for ``--competition``) <
+``--config FILE.json`` < explicit flags < ``--set KEY=JSON``. Every flag defaults to None, so only the flags given
+on the command line override.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,12 @@ import argparse
 import json
 from pathlib import Path
 
+from kit.commands.checks import add_rerun_flags
+
 __all__ = ["HELP", "configure", "run"]
 
-HELP = "train a segmentation model on tiles (index.csv) or full images; resumes from the run folder's last.pt"
+HELP = ("train a segmentation model on tiles (index.csv) or full images from a recipe and flags; --folds all trains "
+        "every fold into OUT/fold<k> and pools one OOF; resumes from last.pt")
 
 _FLAGS = {  # flag -> (TrainConfig field, type)
     "--tiles": ("tiles_dir", str), "--data": ("data_dir", str), "--competition": ("competition", str),
@@ -46,21 +54,58 @@ _HELP = {
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the train flags; anything else goes through ``--config FILE.json`` or ``--set key=json``."""
-    parser.add_argument("--out", required=True, help="run folder (checkpoints, log.csv, oof.npz)")
-    parser.add_argument("--config", help="JSON file with TrainConfig fields (flags override it)")
+    parser.add_argument("--out", required=True, help="run folder (checkpoints, log.csv, oof.npz); with --folds: "
+                        "the recipe's folder holding fold<k>/ and the pooled oof.npz")
+    parser.add_argument("--recipe", help="shipped recipe name or recipe file (python -m kit recipes); flags override")
+    parser.add_argument("--config", help="JSON file with TrainConfig fields (over the recipe; flags override it)")
+    parser.add_argument("--folds", help="'all' or fold numbers such as 0,2,4: one run folder per fold, one pooled OOF")
+    parser.add_argument("--fold-per-gpu", action="store_true",
+                        help="with --folds: run the folds in parallel processes, one per visible GPU")
+    parser.add_argument("--smoke", action="store_true", help="CI sizes: tiny model, 64² images, 2 short epochs")
     for flag, (field, kind) in _FLAGS.items():
         parser.add_argument(flag, dest=field, type=kind, default=None, help=_HELP.get(flag, f"TrainConfig.{field}"))
     parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                         help="any other TrainConfig field, e.g. --set model_kwargs='{\"prediction_map\": 0}'")
     parser.add_argument("--gpus", type=int, default=1, help="processes for DistributedDataParallel (Kaggle T4 ×2: 2)")
+    add_rerun_flags(parser, "run")
 
 
-def run(args: argparse.Namespace) -> int:
-    """Build the TrainConfig, train, save OOF and the runs-log row; print the summary."""
-    from kit.train import TrainConfig, run_training
-    from kit.train.builders import default_encoder_weights
+def _config_file(path: str) -> dict:
+    """The ``--config`` JSON object, or a ValueError naming the file."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"--config {path} not found")
+    try:
+        values = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"--config {path} is not valid JSON ({err})") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"--config {path} must hold a JSON object of TrainConfig fields, got {type(values).__name__}")
+    return values
 
-    values = json.loads(Path(args.config).read_text()) if args.config else {}
+
+def _tiles_competition(values: dict) -> None:
+    """Take the competition from the tiles' tiling.json when none is given; refuse a contradiction."""
+    tiling = Path(values.get("tiles_dir") or "") / "tiling.json"
+    if not values.get("tiles_dir") or not tiling.is_file():
+        return
+    try:
+        made_for = json.loads(tiling.read_text(encoding="utf-8")).get("competition")
+    except json.JSONDecodeError:
+        raise ValueError(f"{tiling} is not valid JSON: re-run the tiler") from None
+    if made_for and values.get("competition") not in (None, made_for):
+        raise ValueError(f"--competition {values['competition']} but the tiles in {values['tiles_dir']} were cut "
+                         f"from {made_for} ({tiling})")
+    if made_for:
+        values["competition"] = made_for
+
+
+def config_values(args: argparse.Namespace) -> dict:
+    """TrainConfig fields from the recipe, the config file, the explicit flags and ``--set``, in that order."""
+    from kit.recipes import load_recipe
+
+    values = load_recipe(args.recipe, args.competition).train_values() if args.recipe else {}
+    if args.config:
+        values.update(_config_file(args.config))
     values.update({field: getattr(args, field) for field, _ in _FLAGS.values() if getattr(args, field) is not None})
     for item in args.set:
         key, sep, raw = item.partition("=")
@@ -71,9 +116,38 @@ def run(args: argparse.Namespace) -> int:
         except json.JSONDecodeError:
             values[key] = raw
     values["out_dir"] = args.out
+    return values
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the TrainConfig, train one fold or every fold asked, print the summary."""
+    from kit.commands.checks import number, output_folder
+    from kit.train import TrainConfig, run_training
+    from kit.train.builders import default_encoder_weights
+    from kit.train.folds import train_folds
+
+    output_folder(args.out)
+    number(args.gpus, "--gpus", 1)
+    values = config_values(args)
+    _tiles_competition(values)
     config = TrainConfig.from_dict(values)
-    if "encoder_weights" not in values:
+    if "encoder_weights" not in values:  # imagenet where the encoder has such weights
         config = config.replace(encoder_weights=default_encoder_weights(config))
-    summary = run_training(config, world_size=args.gpus)
-    print(f"best val Dice {summary['best_dice']:.4f} at epoch {summary['best_epoch']} of {summary['epochs']}")
+    config = config.smoke() if args.smoke else config
+    if args.folds is None:
+        summary = run_training(config, world_size=args.gpus, rerun=args.rerun)
+        print(f"best val Dice {summary['best_dice']:.4f} at epoch {summary['best_epoch']} of {summary['epochs']}")
+        return 0
+    devices = None
+    if args.fold_per_gpu:
+        import torch
+
+        if torch.cuda.device_count() < 2:
+            raise ValueError(f"--fold-per-gpu needs 2 or more GPUs; {torch.cuda.device_count()} visible")
+        devices = [str(i) for i in range(torch.cuda.device_count())]
+    summaries = train_folds(config, args.folds, world_size=args.gpus, devices=devices)
+    for fold, summary in summaries.items():
+        state = "unfinished (rerun to resume)" if summary is None else (
+            f"best val Dice {summary['best_dice']:.4f} at epoch {summary['best_epoch']} of {summary['epochs']}")
+        print(f"fold {fold}: {state}")
     return 0

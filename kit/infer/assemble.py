@@ -27,7 +27,9 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from kit.fsutil import remove_stale_temps, swap_folder
 from kit.infer.ensemble import EnsembleConfig, EnsembleModel, SearchResult, dice_by_threshold, search_ensemble
+from kit.infer.ensemble_checks import check_run_fits, nonempty_share
 from kit.infer.predictor import ModelInput
 from kit.paths import find_step_output, kaggle_input_root
 from kit.train.oof import OofImage, read_oof
@@ -318,12 +320,15 @@ def _unique_names(runs: Sequence[RunFolder]) -> list[str]:
 
 def _slim_checkpoint(run: RunFolder, target: Path) -> dict[str, Any]:
     """Copy weights, model_spec and input contract of ``best.pt`` to ``target`` (atomic); returns the model_spec."""
-    from kit.models.checkpoint import load_checkpoint, save_checkpoint
+    from kit.models.checkpoint import load_checkpoint, non_finite_tensors, save_checkpoint
     from kit.models.contract import CONTRACT_KEY
 
     state = load_checkpoint(run.path / "best.pt")
-    if "model" not in state or "model_spec" not in state:
+    if not isinstance(state, dict) or "model" not in state or "model_spec" not in state:
         raise ValueError(f"{run.path / 'best.pt'} lacks 'model' or 'model_spec' (write it with the kit trainer)")
+    bad = non_finite_tensors(state["model"])
+    if bad:
+        raise ValueError(f"{run.path / 'best.pt'} holds NaN/inf weights ({', '.join(bad[:3])}): retrain the run")
     save_checkpoint(target, {"model": state["model"], "model_spec": state["model_spec"],
                              CONTRACT_KEY: run.contract})
     return state["model_spec"]
@@ -359,6 +364,8 @@ def build_ensemble(
     competitions = {r.config.get("competition") for r in runs}
     if len(competitions) != 1:
         raise ValueError(f"the runs belong to different competitions: {sorted(map(str, competitions))}")
+    for run in runs:
+        check_run_fits(run, physical_scale)
     families = [family_of(r.config) for r in runs]
     order, oof, images = pool_oof([read_oof(r.path) for r in runs], families)
     targets, valid = [im.targets for im in images], [im.valid for im in images]
@@ -369,22 +376,24 @@ def build_ensemble(
     weights = [search.weights[order.index(f)] / n for f, n in zip(families, members)]
     out = Path(out)
     names = _unique_names(runs)
+    remove_stale_temps(out.parent)
     models = []
-    for run, name in zip(runs, names):
-        relative = f"models/{name}.pt"
-        spec = _slim_checkpoint(run, out.parent / relative)
-        models.append(EnsembleModel(name, relative, spec, model_input_from_contract(
-            run.contract, window, overlap, margin, blend, physical_scale)))
-    alone = [float(search_ensemble([r], targets, valid=valid).score) for r in oof]
-    notes = (f"OOF over {len(targets)} images of {len(order)} model families "
-             f"({', '.join(f'{n}: {w:.2f}' for n, w in zip(names, weights))})")
-    config = ensemble_config(next(iter(competitions)), models, weights, search, use_groups, tta, min_area,
-                             fill_holes, out_reduce, notes)
-    exact = submission_path_score(oof, search.weights, images, config.thresholds)
-    if exact is not None:  # the printed OOF score is what the submission path scores on these images
-        config.notes += f"; area-share estimate {config.oof_score:.4f}"
-        config.oof_score = round(exact, 6)
-    config.save(out)
+    with swap_folder(out.parent / "models") as folder:  # the old models/ and ensemble.json stay until both are new
+        for run, name in zip(runs, names):
+            spec = _slim_checkpoint(run, folder / f"{name}.pt")
+            models.append(EnsembleModel(name, f"models/{name}.pt", spec, model_input_from_contract(
+                run.contract, window, overlap, margin, blend, physical_scale)))
+        alone = [float(search_ensemble([r], targets, valid=valid).score) for r in oof]
+        notes = (f"OOF over {len(targets)} images of {len(order)} model families "
+                 f"({', '.join(f'{n}: {w:.2f}' for n, w in zip(names, weights))})")
+        config = ensemble_config(next(iter(competitions)), models, weights, search, use_groups, tta, min_area,
+                                 fill_holes, out_reduce, notes)
+        exact = submission_path_score(oof, search.weights, images, config.thresholds)
+        if exact is not None:  # the printed OOF score is what the submission path scores on these images
+            config.notes += f"; area-share estimate {config.oof_score:.4f}"
+            config.oof_score = round(exact, 6)
+        config.oof_nonempty = nonempty_share(oof, search.weights, images, config.thresholds)
+        config.save(out)
     table = pd.DataFrame({"run": names, "family": [order.index(f) for f in families], "weight": weights,
                           "family_oof_dice": [alone[order.index(f)] for f in families],
                           "checkpoint": [m.checkpoint for m in models]})

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -312,13 +313,16 @@ class EnsembleConfig:
     out_reduce: float | None = None
     oof_score: float | None = None
     notes: str = ""
+    oof_nonempty: float | None = None  # share of OOF images the ensemble predicted non-empty (None: unknown)
 
     def __post_init__(self) -> None:
         if not self.models:
             raise ValueError("an ensemble needs at least one model")
         self.weights = [1.0] * len(self.models) if self.weights is None else [float(w) for w in self.weights]
-        if len(self.weights) != len(self.models) or min(self.weights) < 0 or sum(self.weights) <= 0:
-            raise ValueError(f"weights {self.weights} must be {len(self.models)} non-negative numbers, not all 0")
+        if (len(self.weights) != len(self.models) or not all(math.isfinite(w) for w in self.weights)
+                or min(self.weights) < 0 or sum(self.weights) <= 0):
+            raise ValueError(f"weights {self.weights} must be {len(self.models)} finite non-negative numbers, "
+                             f"not all 0")
         if not isinstance(self.thresholds, dict):
             self.thresholds = {"default": float(self.thresholds)}
         bad = {k: v for k, v in self.thresholds.items() if not 0 <= float(v) <= 1}

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import queue
+import sys
 import threading
 import time
 import traceback
@@ -35,8 +36,10 @@ import numpy as np
 import pandas as pd
 
 from kit.competitions import CompetitionProfile, get_profile
+from kit.fsutil import remove_stale_temps
 from kit.infer.ensemble import EnsembleConfig
 from kit.infer.merge import encode_probs, labels_from_probs, upsample
+from kit.infer.outcome import check_outcome
 from kit.infer.postprocess import clean_mask, clean_probs, resolve_threshold
 from kit.io import open_image
 from kit.paths import find_competition_data, find_file
@@ -45,8 +48,8 @@ from kit.submit import mask_rows, read_sample_ids, rle_rows, sample_from_test_im
 from kit.submit import validate_submission
 from kit.submit import write_fallback_submission, write_submission
 
-__all__ = ["TestImage", "ImageResult", "PredictionReport", "Budget", "find_test_images", "find_ensemble",
-           "predict_submission"]
+__all__ = ["TestImage", "ImageResult", "PredictionReport", "Budget", "find_test_images",
+           "find_ensemble", "predict_submission"]
 
 
 @dataclass(frozen=True)
@@ -121,8 +124,8 @@ class Budget:
 
     def __init__(self, seconds: float | None, reserve: float | None = None, safety: float = 1.5,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        if seconds is not None and seconds < 0:
-            raise ValueError(f"budget must be >= 0 seconds or None, got {seconds}")
+        if seconds is not None and not 0 <= seconds < math.inf:
+            raise ValueError(f"budget must be a finite number of seconds >= 0 or None, got {seconds}")
         self.seconds, self.safety, self.clock = seconds, safety, clock
         self.reserve = min(60.0, 0.05 * seconds) if reserve is None and seconds is not None else (reserve or 0.0)
         self.start = clock()
@@ -191,10 +194,20 @@ def find_test_images(profile: CompetitionProfile, data_dir: Path,
     for image_id in ids:
         row = meta.get(image_id, {})
         pixel = row.get("pixel_size")
+        if pixel is not None and not pd.isna(pixel) and not 0 < _float(pixel) < math.inf:
+            raise ValueError(f"{data_dir / profile.test_csv} id {image_id!r}: pixel_size must be a number > 0 "
+                             f"(µm per pixel), got {pixel!r}")
         images.append(TestImage(image_id, profile.image_path(data_dir, image_id, "test"),
                                 _text(row.get("organ")), _text(row.get("data_source")),
                                 None if pixel is None or pd.isna(pixel) else float(pixel)))
     return images
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def _text(value: Any) -> str | None:
@@ -279,6 +292,7 @@ class _Run:
         that fails or that the budget cannot reach keeps its fallback rows. Fills ``result``."""
         if missing:
             result.status, result.error = "error", f"image file {image.path} not found"
+            print(f"skipped {image.image_id}: {result.error}", file=sys.stderr)
             return
         if not self.allows(0):  # out of time: the remaining images keep their fallback rows unopened
             return
@@ -295,7 +309,10 @@ class _Run:
         except Exception as err:  # noqa: BLE001 - reported per image, re-raised unless skip_errors
             result.status, result.error = "error", "".join(traceback.format_exception_only(err)).strip()
             if not self.skip_errors:
+                if type(err) is ValueError:  # name the image the message is about
+                    raise ValueError(f"test image {image.image_id} ({image.path}): {err}") from None
                 raise
+            print(f"skipped {image.image_id}: {' '.join(result.error.split())}", file=sys.stderr)
             return
         finally:
             self.free.put(predictor)
@@ -344,13 +361,15 @@ def predict_submission(
     data_dir = find_competition_data(profile.slug, data_dir)
     sample, sample_note = _sample_submission(profile, data_dir)
     out = Path(out)
-    writer = _Writer(out, profile, sample, flush_seconds)
+    remove_stale_temps(out.parent)  # what a killed run left beside the submission
+    # nothing to lose: the fallback goes in at once; an existing submission stays until the ensemble is loaded
+    writer = None if out.exists() else _Writer(out, profile, sample, flush_seconds)
     images = find_test_images(profile, data_dir, sample)
     missing = {im.image_id for im in images if not im.path.is_file()}
     if missing and not skip_errors:
         first = next(im.path for im in images if im.image_id in missing)
-        raise FileNotFoundError(f"{len(missing)} test images of {sample} are missing, e.g. {first} "
-                                f"(the fallback submission {out} is in place)")
+        kept = "the fallback submission is in place" if writer else "the existing submission is unchanged"
+        raise FileNotFoundError(f"{len(missing)} test images of {sample} are missing, e.g. {first} ({out}: {kept})")
     if isinstance(ensemble, EnsembleConfig):
         config, root = ensemble, Path(ensemble_root or ".")
     else:
@@ -359,6 +378,7 @@ def predict_submission(
     if config.competition != profile.slug:
         raise ValueError(f"the ensemble was built for {config.competition!r}, not {profile.slug!r}")
     predictors = [config.build_predictor(root=root, device=d, batch_size=batch_size) for d in _devices(device)]
+    writer = writer or _Writer(out, profile, sample, flush_seconds)
     run = _Run(predictors, config, profile, budget, skip_errors, clock, writer)
     results = [ImageResult(im.image_id, "budget", organ=im.organ, data_source=im.data_source) for im in images]
     report = PredictionReport(out, profile.slug, data_dir, results, budget_seconds=budget_seconds, note=sample_note)
@@ -379,6 +399,7 @@ def predict_submission(
     sizes = {r.image_id: (r.height, r.width) for r in results if r.height is not None}
     validate_submission(out, profile, sample, sizes if len(sizes) == len(images) else None)
     report.seconds = budget.elapsed()
+    check_outcome(report, config)
     return report
 
 

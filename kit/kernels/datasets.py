@@ -7,13 +7,14 @@ All are flat folders (``kaggle datasets create`` skips subfolders unless asked t
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
 from pathlib import Path
 from typing import Callable, Sequence
 
-from kit.fsutil import atomic_write_text
+from kit.fsutil import OUTPUT_MODE, atomic_write_text, swap_folder
 from kit.kernels.metadata import DATASET_METADATA_FILE, dataset_metadata, slugify, validate_dataset_metadata
 from kit.kernels.settings import load_dataset_settings
 from kit.kernels.wheels import (
@@ -40,13 +41,18 @@ def _run(command: Sequence[str]) -> None:
         raise RuntimeError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr[-2000:]}")
 
 
-def _write_metadata(folder: Path, user: str, name: str, settings_dir: str | Path | None,
-                    resources: Sequence[dict] = ()) -> None:
+def _metadata(folder: Path, user: str, name: str, settings_dir: str | Path | None,
+              resources: Sequence[dict] = ()) -> dict:
+    """The validated dataset-metadata.json of dataset ``name`` (checked before anything is written)."""
     settings = load_dataset_settings(settings_dir)[name]
     meta = dataset_metadata(user, settings.slug, settings.title)
     if resources:
         meta["resources"] = list(resources)
     validate_dataset_metadata(meta, folder)
+    return meta
+
+
+def _write_metadata(folder: Path, meta: dict) -> None:
     atomic_write_text(folder / DATASET_METADATA_FILE, json.dumps(meta, indent=2) + "\n")
 
 
@@ -63,26 +69,30 @@ def build_wheels_dataset(
     ``download``: ``pip download`` them, pinned to the versions installed here, for the Kaggle image (cp312,
     manylinux x86_64; needs the network, it is this command's job). ``repack``: installed pure-Python
     distributions rebuilt into wheels instead (offline). ``extra_wheels``: wheel files copied in. A package the
-    Kaggle image already has (its snapshot) is refused before anything is written. Old wheels in the folder are
-    removed first (two versions of one package would make the notebooks' ``pip install`` fail). Returns the folder.
+    Kaggle image already has (its snapshot) is refused before anything is written. The folder is built as a
+    temporary sibling that replaces the old one only when complete (a failed build keeps the previous wheels; two
+    versions of one package would make the notebooks' ``pip install`` fail, so old wheels do not survive a
+    successful one). Returns the folder.
     """
     check_not_in_image([*KAGGLE_MISSING_PACKAGES, *repack, *(_wheel_project(Path(w)) for w in extra_wheels)])
     folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("*.whl"):
-        old.unlink()
-    build_kit_wheel(folder)
-    if download:
-        run(download_command(KAGGLE_MISSING_PACKAGES, folder))
-        have = {_wheel_project(w) for w in folder.glob("*.whl")}
-        missing = [p for p in KAGGLE_MISSING_PACKAGES if re.sub(r"[-_.]+", "_", p).lower() not in have]
-        if missing:
-            raise RuntimeError(f"pip download left no wheel of {missing} in {folder}")
-    for distribution in repack:
-        repack_installed(distribution, folder)
-    for wheel in extra_wheels:
-        shutil.copy2(wheel, folder / Path(wheel).name)
-    _write_metadata(folder, user, "wheels", settings_dir)
+    meta = _metadata(folder, user, "wheels", settings_dir)
+    absent = [str(w) for w in extra_wheels if not Path(w).is_file()]
+    if absent:
+        raise FileNotFoundError(f"extra wheel {absent[0]} not found")
+    with swap_folder(folder) as tmp:
+        build_kit_wheel(tmp)
+        if download:
+            run(download_command(KAGGLE_MISSING_PACKAGES, tmp))
+            have = {_wheel_project(w) for w in tmp.glob("*.whl")}
+            missing = [p for p in KAGGLE_MISSING_PACKAGES if re.sub(r"[-_.]+", "_", p).lower() not in have]
+            if missing:
+                raise RuntimeError(f"pip download left no wheel of {missing} in {folder}")
+        for distribution in repack:
+            repack_installed(distribution, tmp)
+        for wheel in extra_wheels:
+            shutil.copy2(wheel, tmp / Path(wheel).name)
+        _write_metadata(tmp, meta)
     return folder
 
 
@@ -103,22 +113,24 @@ def build_models_dataset(
         raise FileNotFoundError(f"{ensemble_json} not found: run notebook 02 (02_ensembling) first")
     config = EnsembleConfig.load(ensemble_json)
     folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("*.pt"):
-        old.unlink()
-    for i, model in enumerate(config.models):
-        checkpoint = path_inside(ensemble_json.parent, model.checkpoint, f"{ensemble_json}: model {i} checkpoint")
+    meta = _metadata(folder, user, "models", settings_dir)
+    checkpoints = [path_inside(ensemble_json.parent, m.checkpoint, f"{ensemble_json}: model {i} checkpoint")
+                   for i, m in enumerate(config.models)]
+    for i, (model, checkpoint) in enumerate(zip(config.models, checkpoints)):
         if not checkpoint.is_file():
             raise FileNotFoundError(f"{ensemble_json}: model {i} ({model.name!r}) checkpoint {checkpoint} not found")
-        target = f"{i:02d}_{slugify(model.name) or 'model'}.pt"
-        state = load_checkpoint(checkpoint)
-        if slim and isinstance(state, dict) and "model" in state:
-            save_checkpoint(folder / target, {k: state[k] for k in INFERENCE_KEYS if k in state})
-        else:
-            shutil.copy2(checkpoint, folder / target)
-        model.checkpoint = target
-    config.save(folder / "ensemble.json")
-    _write_metadata(folder, user, "models", settings_dir)
+    with swap_folder(folder) as tmp:  # a failed build keeps the previous dataset folder whole
+        for i, (model, checkpoint) in enumerate(zip(config.models, checkpoints)):
+            target = f"{i:02d}_{slugify(model.name) or 'model'}.pt"
+            state = load_checkpoint(checkpoint)  # also for a plain copy: the file is checked to hold no code
+            if slim and isinstance(state, dict) and "model" in state:
+                save_checkpoint(tmp / target, {k: state[k] for k in INFERENCE_KEYS if k in state})
+            else:
+                shutil.copy2(checkpoint, tmp / target)
+                os.chmod(tmp / target, OUTPUT_MODE)
+            model.checkpoint = target
+        config.save(tmp / "ensemble.json")
+        _write_metadata(tmp, meta)
     return folder
 
 
@@ -127,7 +139,6 @@ def _weights_file_in(from_dir: Path, key) -> tuple[Path, str]:
     Hugging Face Hub cache layout (``[hub/]models--<org>--<name>/snapshots/*/model.safetensors``)."""
     from kit.models.pretrained import MANIFEST_FILE, hub_repo, read_manifest
     from kit.models.weights import WEIGHT_SUFFIXES
-    from kit.paths import path_inside
 
     if (from_dir / MANIFEST_FILE).is_file():
         for entry in read_manifest(from_dir):
@@ -174,14 +185,13 @@ def build_weights_dataset(
     before it is added. Entries already in the folder are kept unless rebuilt (no ``encoders`` and no folder: an
     empty weights dataset, as the offline rehearsal mounts). Returns the folder.
     """
-    from kit.fsutil import atomic_path
     from kit.models.weights import WEIGHT_SUFFIXES
     from kit.models.pretrained import (MANIFEST_FILE, WeightsEntry, download_weights, file_sha256, read_manifest,
                                        weights_key, write_manifest)
 
     folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
     entries = {(e.encoder, e.tag): e for e in read_manifest(folder)} if (folder / MANIFEST_FILE).is_file() else {}
+    files: dict[tuple[str, str], tuple[Path, str]] = {}  # new entries: (file to copy, source)
     for spec in encoders:
         encoder, _, tag = spec.partition(":")
         key = weights_key(encoder, tag or "imagenet")
@@ -194,17 +204,20 @@ def build_weights_dataset(
                 raise RuntimeError(f"downloading {key.encoder} {key.tag} failed ({type(err).__name__}: {err}); run "
                                    f"where the network is allowed, or pass --from DIR with the files") from err
         _check_fits(key, source_path)
-        suffix = source_path.suffix if source_path.suffix in WEIGHT_SUFFIXES else ".pth"  # HF's pytorch_model.bin
-        target = folder / f"{key.file_stem}{suffix}"
-        with atomic_path(target, suffix=suffix) as tmp:
-            shutil.copyfile(source_path, tmp)
-        old = entries.get((key.encoder, key.tag))
-        if old is not None and old.file != target.name:
-            (folder / old.file).unlink(missing_ok=True)
-        entries[(key.encoder, key.tag)] = WeightsEntry(key.encoder, key.tag, target.name, file_sha256(target), source)
-    write_manifest(folder, list(entries.values()))
-    resources = [{"path": MANIFEST_FILE, "description": "kit weights manifest: encoder + tag -> file, sha256, source"}]
-    resources += [{"path": e.file, "description": f"{e.encoder} {e.tag} encoder weights ({e.source})"}
-                  for e in sorted(entries.values(), key=lambda e: e.file)]
-    _write_metadata(folder, user, "weights", settings_dir, resources)
+        files[(key.encoder, key.tag)] = (source_path, source)
+    with swap_folder(folder) as tmp:  # a failed build keeps the previous dataset folder whole
+        for pair, entry in entries.items():
+            if pair not in files:
+                shutil.copy2(path_inside(folder, entry.file, f"{folder / MANIFEST_FILE}: file"), tmp / entry.file)
+        for (encoder, tag), (source_path, source) in files.items():
+            suffix = source_path.suffix if source_path.suffix in WEIGHT_SUFFIXES else ".pth"  # HF pytorch_model.bin
+            target = tmp / f"{encoder}.{tag}{suffix}"
+            shutil.copyfile(source_path, target)
+            entries[(encoder, tag)] = WeightsEntry(encoder, tag, target.name, file_sha256(target), source)
+        write_manifest(tmp, list(entries.values()))
+        resources = [{"path": MANIFEST_FILE, "description": "kit weights manifest: encoder + tag -> file, sha256, "
+                                                            "source"}]
+        resources += [{"path": e.file, "description": f"{e.encoder} {e.tag} encoder weights ({e.source})"}
+                      for e in sorted(entries.values(), key=lambda e: e.file)]
+        _write_metadata(tmp, _metadata(tmp, user, "weights", settings_dir, resources))
     return folder

@@ -8,6 +8,7 @@ False, None, strings, lists/tuples). Names are checked against the registry by :
 from __future__ import annotations
 
 import ast
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,8 +87,8 @@ def parse_loss_spec(spec: str) -> list[LossTerm]:
             )
         weight = float(head["weight"]) if head["weight"] is not None else 1.0
         name = head["name"].lower()
-        if weight <= 0:
-            raise ValueError(f"loss spec {spec!r}: weight of {name!r} must be > 0; got {weight:g}")
+        if not 0 < weight < math.inf:
+            raise ValueError(f"loss spec {spec!r}: weight of {name!r} must be > 0 and finite; got {weight:g}")
         pos, kwargs = head.end(), {}
         if pos < len(spec) and spec[pos] == "(":
             end = _closing_paren(spec, pos)

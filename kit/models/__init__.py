@@ -61,7 +61,13 @@ def build_model(name: str, num_classes: int = 1, in_channels: int = 3,
     if official_checkpoint is not None:
         official_layout(name)  # fail before building when the model has no official layout
     weights = resolve_encoder_weights(encoder_weights, model_encoder(name, kwargs))
-    model = builder(num_classes=num_classes, in_channels=in_channels, encoder_weights=weights.path, **kwargs)
+    try:
+        model = builder(num_classes=num_classes, in_channels=in_channels, encoder_weights=weights.path, **kwargs)
+    except RuntimeError as err:  # timm: "Unknown model (name)" for a tu- encoder it does not have
+        if not str(err).startswith("Unknown model"):
+            raise
+        raise ValueError(f"model {name!r}: {err} (encoder {kwargs.get('encoder_name')!r}); timm encoders are "
+                         f"'tu-' + a name timm.list_models() returns, e.g. 'tu-resnet18'") from None
     if official_checkpoint is not None:
         load_official_checkpoint(model, name, official_checkpoint)
     return model

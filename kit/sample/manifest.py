@@ -1,9 +1,9 @@
 """Re-runs of :func:`kit.sample.make_sample`: a manifest in ``_scoring/sample.json`` records what was written.
 
 A re-run with the same parameters finds the manifest complete and its files present and writes nothing.
-Any other re-run first deletes the previous sample's layout files (so no stale image is left behind to be
-picked up by a directory listing), then writes afresh. Files of a competition layout that no manifest
-vouches for are never deleted: that is an error.
+Any other re-run first deletes the files the previous sample wrote (the manifest lists them; so no stale image
+is left behind to be picked up by a directory listing), then writes afresh. Files the user put beside them
+are never deleted; competition files in a folder without a manifest are an error.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from kit.competitions import CompetitionProfile, get_profile
-from kit.fsutil import atomic_write_text
+from kit.fsutil import atomic_write_text, remove_stale_temps
 from kit.sample.common import SCORING_DIR, SampleSummary
 
 __all__ = ["MANIFEST", "begin_sample", "finish_sample"]
@@ -45,6 +45,20 @@ def _remove(files: list[Path], out_dir: Path) -> None:
             folder.rmdir()
 
 
+def _written_before(out_dir: Path, manifest: dict) -> list[Path]:
+    """The files a previous sample wrote: its manifest's list, or for an interrupted one (no list yet) the
+    layout files with the image suffix of its competition and its tables (other files are the user's)."""
+    if manifest.get("status") == "complete" and "summary" in manifest:
+        return [out_dir / name for name in manifest["summary"].get("files", [])]
+    slug = manifest.get("params", {}).get("slug")
+    if slug is None:
+        return []
+    profile = get_profile(slug)
+    suffixes = {Path(p).suffix for p in (profile.train_image_pattern, profile.test_image_pattern,
+                                          profile.train_mask_pattern) if p} | {".csv"}
+    return [p for p in _layout_files(out_dir, profile) if p.suffix in suffixes]
+
+
 def begin_sample(out_dir: Path, params: dict) -> SampleSummary | None:
     """The previous summary if ``out_dir`` already holds this exact sample; else clear it and mark it in progress.
 
@@ -52,23 +66,26 @@ def begin_sample(out_dir: Path, params: dict) -> SampleSummary | None:
     """
     params = json.loads(json.dumps(params))
     path = out_dir / MANIFEST
-    manifest = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    profile = get_profile(params["slug"])
+    remove_stale_temps(out_dir, out_dir / SCORING_DIR, *{(out_dir / pattern).parent for pattern in (
+        profile.train_image_pattern, profile.test_image_pattern, profile.train_mask_pattern) if pattern})
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"sample manifest {path} is not valid JSON ({err}); delete it and the sample") from None
     if manifest and manifest.get("status") == "complete" and manifest.get("params") == params:
         summary = SampleSummary.from_dict(manifest["summary"])
         if all((out_dir / name).is_file() for name in summary.files):
             summary.out_dir, summary.reused = out_dir, True
             return summary
-    existing = _layout_files(out_dir, get_profile(params["slug"]))
+    existing = _layout_files(out_dir, profile)
     if manifest is None and existing:
         raise ValueError(
             f"{out_dir} already holds competition files that make_sample did not write (e.g. {existing[0]}); "
             "write the sample into an empty folder or remove them"
         )
     if manifest is not None:
-        previous = manifest.get("params", {}).get("slug")
-        if previous and previous != params["slug"]:
-            existing += _layout_files(out_dir, get_profile(previous))
-        _remove(existing + [path], out_dir)
+        _remove(_written_before(out_dir, manifest) + [path], out_dir)
     atomic_write_text(path, json.dumps({"status": "writing", "params": params}, indent=1))
     return None
 

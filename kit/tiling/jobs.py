@@ -28,6 +28,18 @@ class TileSettings:
     p_th: float | None = None
     filter: bool = True
 
+    def __post_init__(self) -> None:
+        checks = {"sz": (self.sz, 1, None), "reduce": (self.reduce, 0, None), "pixel_size": (self.pixel_size, 0, None),
+                  "stride": (self.stride, 1, None), "s_th": (self.s_th, 0, 255), "p_th": (self.p_th, 0, None)}
+        for name, (value, low, high) in checks.items():
+            if value is None and name in ("pixel_size", "stride", "p_th"):
+                continue
+            strict = name in ("reduce", "pixel_size")
+            if not math.isfinite(value) or value < low or (strict and value == low) or (high and value > high):
+                limits = f"{'>' if strict else '>='} {low}" + (f" and <= {high}" if high else "")
+                raise ValueError(f"tile setting {name} (--{name.replace('_', '-')}) must be a finite number "
+                                 f"{limits}; got {value!r}")
+
 
 @dataclass(frozen=True)
 class TileJob:
@@ -47,23 +59,39 @@ class TileJob:
     organ: str = ""
     data_source: str = ""
     table: str = ""
+    shape_source: str = ""  # the file that states ``shape`` (the table, or HuBMAP 2021's dataset information CSV)
 
 
 def _text(value) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
 
 
-def _stated_shapes(profile: CompetitionProfile, data_dir: Path, table: pd.DataFrame) -> dict[str, tuple[int, int]]:
+def _stated_shapes(profile: CompetitionProfile, data_dir: Path, table: pd.DataFrame,
+                   table_name: str) -> dict[str, tuple[int, int]]:
     """(height, width) per id from the table (2022) or the dataset information CSV (2021), where present."""
     if {"img_height", "img_width"} <= set(table.columns):
         ids = table[profile.id_column].astype(str)
-        return {i: (int(h), int(w)) for i, h, w in zip(ids, table["img_height"], table["img_width"])}
+        name = str(data_dir / table_name) if table_name.endswith(".csv") else table_name
+        return {i: _sides(h, w, f"{name} row {n + 2} (id {i!r}): img_height/img_width")
+                for n, (i, h, w) in enumerate(zip(ids, table["img_height"], table["img_width"]))}
     if profile.metadata_csv and (data_dir / profile.metadata_csv).exists():
         info = pd.read_csv(data_dir / profile.metadata_csv)
         if {"image_file", "height_pixels", "width_pixels"} <= set(info.columns):
-            return {Path(f).stem: (int(h), int(w))
-                    for f, h, w in zip(info["image_file"], info["height_pixels"], info["width_pixels"])}
+            where = data_dir / profile.metadata_csv
+            return {Path(f).stem: _sides(h, w, f"{where} row {n + 2} ({f}): height_pixels/width_pixels")
+                    for n, (f, h, w) in enumerate(zip(info["image_file"], info["height_pixels"], info["width_pixels"]))}
     return {}
+
+
+def _sides(height, width, where: str) -> tuple[int, int]:
+    """(height, width) as positive ints, or a ValueError naming the file, row and columns."""
+    try:
+        sides = (int(height), int(width))
+    except (TypeError, ValueError):
+        sides = (0, 0)
+    if min(sides) <= 0:
+        raise ValueError(f"{where} must be positive integers, got {height!r} x {width!r}")
+    return sides
 
 
 def _check_files(profile: CompetitionProfile, data_dir: Path, split: str, ids: list[str]) -> None:
@@ -103,7 +131,8 @@ def build_jobs(profile: CompetitionProfile, data_dir: str | Path, split: str, se
     if settings.pixel_size is not None and "pixel_size" not in table.columns:
         raise ValueError(f"pixel_size={settings.pixel_size} needs a pixel_size column; {table_name} of "
                          f"{profile.slug} has {list(table.columns)}")
-    shapes = _stated_shapes(profile, data_dir, table)
+    shapes = _stated_shapes(profile, data_dir, table, table_name)
+    shape_source = table_name if "img_height" in table.columns else str(profile.metadata_csv or table_name)
     has_rle = bool(profile.rle_column) and profile.rle_column in table.columns
     jobs = []
     for image_id, (_, row) in zip(ids, table.iterrows()):
@@ -118,5 +147,6 @@ def build_jobs(profile: CompetitionProfile, data_dir: str | Path, split: str, se
             organ=_text(row.get("organ")),
             data_source=_text(row.get("data_source")),
             table=table_name,
+            shape_source=shape_source,
         ))
     return jobs

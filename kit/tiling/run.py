@@ -14,7 +14,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from kit.competitions import get_profile
-from kit.fsutil import atomic_path, atomic_write_text
+from kit.fingerprint import REFUSE, check_rerun, file_hash, file_stamp, record_fingerprint
+from kit.fsutil import atomic_path, atomic_write_text, remove_stale_temps
 from kit.tiling.grid import TileGrid
 from kit.tiling.index import merge_parts, part_complete
 from kit.tiling.jobs import TileJob, TileSettings, build_jobs
@@ -23,6 +24,8 @@ from kit.tiling.tiler import TilePart, tile_part
 __all__ = ["PART_TILES", "TilingSummary", "plan_parts", "tile_dataset"]
 
 PART_TILES = 64  # about this many tiles per unit of work, so one huge slide still spreads over all workers
+#: what a tiling run writes in its folder (``--fresh`` deletes these, nothing else)
+OWN_FILES = ("images", "masks", "parts", "index.csv", "stats.json", "tiling.json", "train.zip", "masks.zip")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,27 +109,47 @@ def _zip(out_dir: Path, index: pd.DataFrame) -> None:
                             (out_dir / folder / f"{name}.png").read_bytes())
 
 
+def _inputs(profile, data_dir: Path, split: str, jobs: list[TileJob]) -> dict:
+    """What the tiles are made from: hashes of the split's tables, sizes and times of its images and masks."""
+    tables = [n for n in ({"train": profile.train_csv, "test": profile.test_csv}.get(split), profile.metadata_csv)
+              if n and (data_dir / n).is_file()]
+    files = {job.image_id: file_stamp(job.image_path) + (file_stamp(job.mask_path) if job.mask_path else [])
+             for job in jobs}
+    return {"tables": {n: file_hash(data_dir / n) for n in tables}, "images": files}
+
+
 def tile_dataset(
     competition: str, data_dir: str | Path, out_dir: str | Path, split: str = "train",
     settings: TileSettings | None = None, workers: int = 1, make_zip: bool = False, progress: bool = True,
+    rerun: str = REFUSE,
 ) -> TilingSummary:
     """Tile every image of a competition split into ``out_dir``.
 
     Writes ``images/`` and ``masks/`` (``{id}_{idx:05d}.png``; masks hold class ids), ``index.csv`` (one row per
     grid tile, kept or not), ``stats.json`` (channel mean/std of kept tiles in [0, 1]), ``tiling.json``
     (settings) and, with ``make_zip``, ``train.zip``/``masks.zip``. A re-run skips finished parts and redoes
-    half-written ones; the outputs are byte-identical whatever ``workers`` is.
+    half-written ones; the outputs are byte-identical whatever ``workers`` is. ``fingerprint.json`` records the
+    settings and the inputs (table hashes, image sizes and times): a re-run after they changed refuses unless
+    ``rerun`` is "resume-anyway" or "fresh" (see :mod:`kit.fingerprint`). Keeping 0 tiles raises ValueError.
     """
     settings = settings or TileSettings()
     profile = get_profile(competition)
     out_dir = Path(out_dir)
     jobs = build_jobs(profile, data_dir, split, settings)
     parts = plan_parts(jobs, settings)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _check_settings(out_dir, {"competition": competition, "split": split, **dataclasses.asdict(settings)})
+    record = {"competition": competition, "split": split, **dataclasses.asdict(settings)}
+    has_work = (out_dir / "parts").is_dir() and any((out_dir / "parts").iterdir())
+    fingerprint = {"settings": record, "inputs": _inputs(profile, Path(data_dir), split, jobs)}
+    check_rerun(out_dir, fingerprint, has_work, OWN_FILES, rerun, "tiles folder")
+    record_fingerprint(out_dir, fingerprint)
+    remove_stale_temps(out_dir, out_dir / "images", out_dir / "masks")
+    _check_settings(out_dir, record)
     todo = [p for p in parts if not part_complete(p, out_dir)]
     _run_parts(todo, settings, out_dir, workers, progress)
     index = merge_parts(parts, out_dir)
+    if not index["kept"].any():
+        raise ValueError(f"0 of {len(index)} tiles were kept in {out_dir}: the tissue filter (s_th={settings.s_th}, "
+                         f"p_th={settings.p_th}) dropped them all; lower --s-th / --p-th or pass --no-filter")
     if make_zip:
         _zip(out_dir, index)
     return TilingSummary(out_dir, len(jobs), len(index), int(index["kept"].sum()), len(parts),

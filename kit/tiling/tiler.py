@@ -51,7 +51,8 @@ class TilePart:
 
 def _check_shape(job: TileJob, shape: tuple[int, int]) -> None:
     if job.shape is not None and tuple(shape) != tuple(job.shape):
-        raise ValueError(f"image {job.image_path} is {shape[0]}x{shape[1]} (HxW) but {job.table or 'the table'} "
+        source = job.shape_source or job.table or "the table"
+        raise ValueError(f"image {job.image_path} is {shape[0]}x{shape[1]} (HxW) but {source} "
                          f"says {job.shape[0]}x{job.shape[1]} for id {job.image_id!r}")
 
 

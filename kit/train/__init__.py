@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+from kit.fsutil import remove_stale_temps
 from kit.train.config import TrainConfig
 from kit.train.distributed import fit_distributed, loader_workers, world_size_for
 from kit.train.oof import oof_examples, oof_scores, read_oof
@@ -12,28 +14,78 @@ from kit.train.schedule import learning_rate
 from kit.train.trainer import Trainer
 
 __all__ = [
-    "TrainConfig", "Trainer", "fit_distributed", "learning_rate", "loader_workers", "run_training", "read_oof",
-    "oof_scores", "oof_examples", "world_size_for",
+    "TrainConfig", "Trainer", "fit_distributed", "learning_rate", "loader_workers", "run_training", "run_fingerprint",
+    "read_oof", "oof_scores", "oof_examples", "world_size_for",
 ]
 
 
-def run_training(config: TrainConfig, world_size: int | None = 1,
-                 runs_log: str | Path | None = None) -> dict[str, Any]:
+#: recipe fields that may change between the calls of one run (a resumed run keeps its fingerprint otherwise)
+RESUMABLE_CHANGES = ("out_dir", "max_minutes", "progress", "notes", "num_workers", "wandb", "val_every",
+                     "val_max_windows")
+#: what training writes in its run folder (``--fresh`` deletes these, nothing else)
+RUN_FILES = ("last.pt", "best.pt", "log.csv", "oof.npz", "config.json", "tiling.json", "stats.json", "wandb")
+
+
+def run_fingerprint(config: TrainConfig) -> dict[str, Any]:
+    """The recipe (without :data:`RESUMABLE_CHANGES`) and the inputs: hashes of the tiles' index.csv and
+    tiling.json, or the data folder's file sizes for full-image training (mounts may change file times)."""
+    from kit.fingerprint import file_hash
+
+    recipe = {k: v for k, v in config.to_dict().items() if k not in RESUMABLE_CHANGES}
+    inputs: dict[str, Any] = {}
+    if config.tiles_dir is not None:
+        tiles = Path(config.tiles_dir)
+        inputs = {n: file_hash(tiles / n) for n in ("index.csv", "tiling.json") if (tiles / n).is_file()}
+    elif config.data_dir is not None:
+        data = Path(config.data_dir)
+        inputs = {str(p.relative_to(data)): p.stat().st_size for p in sorted(data.rglob("*"))
+                  if p.is_file() and not p.name.startswith(".") and not p.relative_to(data).parts[0].startswith("_")}
+    return json.loads(json.dumps({"recipe": recipe, "inputs": inputs}))
+
+
+def _check_run_folder(config: TrainConfig, rerun: str) -> dict[str, Any]:
+    """Refuse to resume a run folder made by another recipe or from other inputs (see :mod:`kit.fingerprint`);
+    returns the fingerprint to record."""
+    from kit.fingerprint import check_rerun
+
+    out = Path(config.out_dir)
+    fingerprint = run_fingerprint(config)
+    previous = None
+    if (out / "config.json").is_file():  # a run folder older than fingerprints: compare the recipe alone
+        try:
+            old = json.loads((out / "config.json").read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            old = {"config.json": "unreadable"}
+        recipe = {k: v for k, v in old.items() if k not in RESUMABLE_CHANGES}
+        previous = {"recipe": recipe, "inputs": fingerprint["inputs"]}
+    check_rerun(out, fingerprint, (out / "last.pt").is_file(), RUN_FILES, rerun, "run folder", previous)
+    remove_stale_temps(out)
+    return fingerprint
+
+
+def run_training(config: TrainConfig, world_size: int | None = 1, runs_log: str | Path | None = None,
+                 rerun: str = "refuse") -> dict[str, Any]:
     """Fit (resuming if the run folder has ``last.pt``), save OOF probabilities, add a row to the runs log.
 
     ``world_size`` > 1 trains with DistributedDataParallel, then predicts OOF on one process; None: one process
     per visible GPU (:func:`kit.train.distributed.world_size_for`; 1 without GPUs).
     ``runs_log`` defaults to ``runs.csv`` beside the run folder. Returns the trainer's summary.
+    ``rerun``: what to do with a run folder made by another recipe or from other inputs: "refuse" (ValueError
+    listing the differences), "resume-anyway" or "fresh" (its training files deleted first).
     """
+    from kit.fingerprint import record_fingerprint
     from kit.results import append_run
 
     world_size = world_size_for(world_size)
+    fingerprint = _check_run_folder(config, rerun)
     if world_size > 1:
+        record_fingerprint(config.out_dir, fingerprint)
         fit_distributed(config, world_size)
         trainer = Trainer(config)
         trainer.resume(Path(config.out_dir) / "last.pt")
     else:
-        trainer = Trainer(config)
+        trainer = Trainer(config)  # builds the model and data first: a bad recipe leaves the folder untouched
+        record_fingerprint(config.out_dir, fingerprint)
         trainer.fit()
     trainer.save_oof()
     summary = trainer.summary()

@@ -12,8 +12,8 @@ from kit.data import SegmentationDataset, image_items, image_metadata, load_stat
 from kit.train.config import TrainConfig
 
 __all__ = [
-    "model_spec", "resolve_spec_weights", "default_encoder_weights", "build_model_from_spec", "build_datasets",
-    "build_transform", "build_loader", "build_optimizer", "EpochSampler",
+    "model_spec", "resolve_spec_weights", "default_encoder_weights", "build_model_from_spec", "fold_items",
+    "build_datasets", "build_transform", "build_loader", "build_optimizer", "EpochSampler",
 ]
 
 _COLOR_POOL = 16  # training images whose LAB statistics form the ColorTransfer reference pool
@@ -93,12 +93,19 @@ def build_transform(config: TrainConfig, train_data: SegmentationDataset | None 
     return build_augmentation(config.augment, extra=extra)
 
 
-def build_datasets(config: TrainConfig) -> tuple[SegmentationDataset, SegmentationDataset]:
-    """Train and validation datasets of ``config.fold``: folds grouped by ``fold_group`` (image id, or e.g.
-    ``patient_number`` with ``data_dir`` set), stratified by ``fold_stratify`` when the items have it."""
-    items, read_mask, (mean, std) = _items(config)
+def fold_items(config: TrainConfig):
+    """(every training item with its ``fold`` column, the mask reader, the normalisation (mean, std)): folds
+    grouped by ``fold_group`` (image id, or e.g. ``patient_number`` with ``data_dir`` set), stratified by
+    ``fold_stratify`` when the items have it."""
+    items, read_mask, stats = _items(config)
     stratify = config.fold_stratify if config.fold_stratify in items.columns else None
     items["fold"] = make_folds(items, config.n_folds, config.fold_group, stratify, seed=config.seed)
+    return items, read_mask, stats
+
+
+def build_datasets(config: TrainConfig) -> tuple[SegmentationDataset, SegmentationDataset]:
+    """Train and validation datasets of ``config.fold`` (folds of :func:`fold_items`)."""
+    items, read_mask, (mean, std) = fold_items(config)
     norm = {} if mean is None else {"mean": mean, "std": std}
     common = dict(read_mask=read_mask, size=config.image_size, binarize=config.binarize, erode=config.erode, **norm)
     train = SegmentationDataset(items[items["fold"] != config.fold], mode=config.resize_mode, seed=config.seed,

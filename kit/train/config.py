@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,13 +137,31 @@ class TrainConfig:
         if self.val_every < 1 or (self.val_max_windows is not None and self.val_max_windows < 1):
             raise ValueError(f"val_every and val_max_windows must be >= 1; got {self.val_every}, "
                              f"{self.val_max_windows}")
-        if self.max_minutes is not None and self.max_minutes <= 0:
-            raise ValueError(f"max_minutes must be > 0 or None; got {self.max_minutes}")
+        if self.max_minutes is not None and not 0 < self.max_minutes < math.inf:
+            raise ValueError(f"max_minutes must be a finite number > 0 or None; got {self.max_minutes}")
+        self._check_numbers()
         self.image_size = parse_size(self.image_size)
         if isinstance(self.encoder_weights, str) and self.encoder_weights.strip().lower() == "none":
             self.encoder_weights = None  # the command line's spelling of "from scratch"
         if self.multi_scale is not None:
             self.multi_scale = tuple(self.multi_scale)
+
+    def _check_numbers(self) -> None:
+        """Learning rates, decay, clipping, warm-up and threshold: finite and in range (NaN and inf refused)."""
+        ranges = {"max_lr": (0, True), "min_lr": (0, True), "weight_decay": (0, True), "warmup_epochs": (0, True),
+                  "clip_grad": (0, False), "threshold": (0, True)}
+        for name, (low, inclusive) in ranges.items():
+            value = getattr(self, name)
+            if value is None and name == "clip_grad":
+                continue
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < low or (
+                    value == low and not inclusive):
+                raise ValueError(f"{name} must be a finite number {'>=' if inclusive else '>'} {low}; got {value!r}")
+        if self.min_lr > self.max_lr:
+            raise ValueError(f"min_lr {self.min_lr:g} > max_lr {self.max_lr:g}: the schedule would climb; "
+                             f"pass --min-lr below --lr")
+        if self.threshold > 1:
+            raise ValueError(f"threshold is a probability in [0, 1]; got {self.threshold}")
 
     @property
     def mode(self) -> str:

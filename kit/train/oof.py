@@ -12,6 +12,7 @@ storing full-resolution masks. API: :func:`write_oof`, :func:`read_oof`, :func:`
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -95,7 +96,14 @@ def read_oof(path: str | Path) -> list[OofImage]:
         path = path / "oof.npz"
     if not path.exists():
         raise FileNotFoundError(f"OOF file {path} not found: train first (notebook 01 / python -m kit train)")
-    with np.load(path, allow_pickle=False) as data:
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:  # not an npz, truncated, or pickled objects
+        raise ValueError(f"OOF file {path} could not be read ({type(err).__name__}: {err}): re-run the training's "
+                         f"OOF step or delete the run") from None
+    if not hasattr(data, "files"):
+        raise ValueError(f"OOF file {path} is a single .npy array, not the npz that training writes")
+    with data:
         if "format" not in data.files or str(data["format"]) != OOF_FORMAT:
             raise ValueError(f"{path} is not a per-image OOF file ({OOF_FORMAT}); it was written by an older kit "
                              "(one row per tile): train again to rewrite it")

@@ -138,12 +138,9 @@ class Trainer:
     def _load_weights(self, path: str) -> None:
         state = load_checkpoint(path)
         weights = state.get("model", state) if isinstance(state, dict) else state
-        if not isinstance(weights, dict):
-            raise ValueError(f"init_from {path}: expected a state_dict or {{'model': state_dict}}, got "
-                             f"{type(weights).__name__}")
         try:
             result = unwrap(self.model).load_state_dict(weights, strict=False)
-        except RuntimeError as err:
+        except (RuntimeError, TypeError, AttributeError) as err:  # shapes, or not a state_dict at all
             raise ValueError(f"init_from {path}: weights do not fit {self.spec['name']} "
                              f"({str(err).splitlines()[-1].strip()[:300]})") from None
         if result.missing_keys or result.unexpected_keys:
@@ -176,14 +173,15 @@ class Trainer:
     def resume(self, path: str | Path) -> None:
         """Restore model, optimiser, scaler, schedule step, epoch, history and RNG from a checkpoint."""
         state = load_checkpoint(path)
-        try:
+        same_optimizer = state.get("config", {}).get("optimizer", self.config.optimizer) == self.config.optimizer
+        try:  # after an optimiser change (--resume-anyway) the new optimiser starts afresh
             unwrap(self.model).load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
+            if same_optimizer:
+                self.optimizer.load_state_dict(state["optimizer"])
             self.scaler.load_state_dict(state["scaler"])
         except (KeyError, RuntimeError, ValueError, TypeError) as err:
-            reason = str(err).strip().splitlines()[-1].strip()[:300] if str(err).strip() else type(err).__name__
             raise ValueError(f"cannot resume from {path}: it does not fit this recipe's model or optimiser "
-                             f"({type(err).__name__}: {reason}); train into a new folder or pass --fresh") from None
+                             f"({type(err).__name__}: {str(err).strip()[-300:]}); use a new folder or --fresh") from None
         self.step, self.epoch = state["step"], state["epoch"]
         self.best_score, self.best_epoch = state["best_score"], state["best_epoch"]
         self.history = list(state["history"])
