@@ -194,6 +194,20 @@ def test_manifest_files_are_checked_and_stay_inside_their_folder(tmp_path, kaggl
         build_weights_dataset(tmp_path / "w3", "someuser", ["resnet18"])
 
 
+def test_the_uresnet34_paper_model_takes_the_resnet34_tag(tmp_path, kaggle_input, monkeypatch):
+    from safetensors.torch import save_file
+
+    torch.manual_seed(9)
+    encoder = build_model("unet", encoder_name="resnet34").encoder.state_dict()
+    src = tmp_path / "src"
+    src.mkdir()
+    save_file({k: v + 1 for k, v in encoder.items()}, str(src / "resnet34.imagenet.safetensors"))
+    monkeypatch.setenv("KIT_WEIGHTS", str(build_weights_dataset(tmp_path / "w", "me", ["resnet34"], from_dir=src)))
+    model = build_model("uresnet34_scse_fpa_hc", encoder_weights="imagenet")
+    loaded = model.encoder.state_dict()
+    assert all(torch.equal(loaded[k], encoder[k] + 1) for k in loaded if k in encoder) and loaded.keys() & encoder
+
+
 @pytest.mark.parametrize("name", ["test_convnext", "test_efficientnet", "test_byobnet"])
 def test_a_bare_timm_checkpoint_loads_into_the_tu_encoder_exactly(tmp_path, name):
     """timm's features wrapper renames flattened stages (``stages.0`` -> ``stages_0``) and cuts the layers after the

@@ -30,10 +30,15 @@ def list_models() -> list[str]:
     return registered_names()
 
 
+#: paper models whose backbone has an smp encoder's layout, so its pretrained tags apply
+_SMP_LAYOUT_BACKBONES = {"uresnet34_scse_fpa_hc": "resnet34"}
+
+
 def model_encoder(name: str, kwargs: dict) -> str | None:
-    """The smp / ``tu-`` encoder model ``name`` gets with ``kwargs`` (None: not an smp architecture)."""
+    """The smp / ``tu-`` encoder model ``name`` gets with ``kwargs`` (None: no such encoder, so pretrained tags do
+    not apply and its backbone weights come from a file)."""
     if name not in SMP_ARCHITECTURES:
-        return None
+        return _SMP_LAYOUT_BACKBONES.get(name)
     return kwargs.get("encoder_name") or default_encoder(name)
 
 
