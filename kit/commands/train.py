@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         if torch.cuda.device_count() < 2:
             raise ValueError(f"--fold-per-gpu needs 2 or more GPUs; {torch.cuda.device_count()} visible")
         devices = [str(i) for i in range(torch.cuda.device_count())]
-    summaries = train_folds(config, args.folds, world_size=args.gpus, devices=devices)
+    summaries = train_folds(config, args.folds, world_size=args.gpus, devices=devices, rerun=args.rerun)
     for fold, summary in summaries.items():
         state = "unfinished (rerun to resume)" if summary is None else (
             f"best val Dice {summary['best_dice']:.4f} at epoch {summary['best_epoch']} of {summary['epochs']}")
