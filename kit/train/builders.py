@@ -12,8 +12,8 @@ from kit.data import SegmentationDataset, image_items, image_metadata, load_stat
 from kit.train.config import TrainConfig
 
 __all__ = [
-    "model_spec", "build_model_from_spec", "fold_items", "build_datasets", "build_transform", "build_loader",
-    "build_optimizer", "EpochSampler", "fold_group_of",
+    "model_spec", "resolve_spec_weights", "default_encoder_weights", "build_model_from_spec", "fold_items",
+    "build_datasets", "build_transform", "build_loader", "build_optimizer", "EpochSampler", "fold_group_of",
 ]
 
 _COLOR_POOL = 16  # training images whose LAB statistics form the ColorTransfer reference pool
@@ -27,8 +27,27 @@ def model_spec(config: TrainConfig) -> dict[str, Any]:
     return {"name": config.arch, "num_classes": config.num_classes, "kwargs": kwargs}
 
 
+def resolve_spec_weights(spec: dict[str, Any], encoder_weights: str | None):
+    """:class:`~kit.models.pretrained.ResolvedWeights` of ``encoder_weights`` (tag, file or None) for the encoder of
+    the model ``spec`` describes: the file to load and a line saying where it came from."""
+    from kit.models import model_encoder
+    from kit.models.pretrained import resolve_encoder_weights
+
+    return resolve_encoder_weights(encoder_weights, model_encoder(spec["name"], spec["kwargs"]))
+
+
+def default_encoder_weights(config: TrainConfig) -> str | None:
+    """``"imagenet"`` where the run's encoder has such weights, else None: what ``kit train`` uses unless told."""
+    from kit.models import model_encoder
+    from kit.models.pretrained import default_encoder_weights as default_for
+
+    spec = model_spec(config)
+    return default_for(model_encoder(spec["name"], spec["kwargs"]))
+
+
 def build_model_from_spec(spec: dict[str, Any], encoder_weights: str | None = None) -> torch.nn.Module:
-    """Build the model described by :func:`model_spec` (no weights are downloaded)."""
+    """Build the model described by :func:`model_spec`; ``encoder_weights`` None for inference (the checkpoint
+    holds every weight), a file or a tag for training."""
     from kit.models import build_model
 
     return build_model(

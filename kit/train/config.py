@@ -48,7 +48,8 @@ class TrainConfig:
     Data: ``tiles_dir`` (a tiler output folder with index.csv) or ``data_dir`` + ``competition`` (full images
     with mask files, NeoPolyp or a custom profile file). Folds are grouped by ``fold_group`` (None: the profile's
     ``group_column``, else the image id) and stratified by ``fold_stratify``.
-    Model: ``arch`` + ``encoder`` + ``model_kwargs`` for :func:`kit.models.build_model`.
+    Model: ``arch`` + ``encoder`` + ``model_kwargs`` for :func:`kit.models.build_model`; ``encoder_weights`` a
+    pretrained tag (``"imagenet"``: see :mod:`kit.models.pretrained`), a file, or None (random initialisation).
     Images: ``image_size`` (height, width) by ``resize_mode`` "resize" or "crop" (random crop for training;
     validation always resizes); ``multi_scale`` sizes draw one size per batch. Augmentation: the ``augment``
     preset, then :class:`~kit.augment.StainJitter` with probability ``stain_jitter`` and
@@ -141,6 +142,8 @@ class TrainConfig:
             raise ValueError(f"max_minutes must be a finite number > 0 or None; got {self.max_minutes}")
         self._check_numbers()
         self.image_size = parse_size(self.image_size)
+        if isinstance(self.encoder_weights, str) and self.encoder_weights.strip().lower() == "none":
+            self.encoder_weights = None  # the command line's spelling of "from scratch"
         if self.num_classes is None:
             self.num_classes = get_profile(self.competition).num_classes
         if self.loss is None:
