@@ -184,13 +184,14 @@ def tile_items(tiles_dir: str | Path, kept_only: bool = True) -> pd.DataFrame:
 
 
 def image_items(competition: str, data_dir: str | Path) -> pd.DataFrame:
-    """Full training images of a competition whose masks are image files (NeoPolyp): id, image_path, mask_path."""
+    """Full training images of a competition whose masks are image files (NeoPolyp, custom profiles): id,
+    image_path, mask_path, plus the per-image columns of its ``metadata_csv`` (e.g. a video sequence)."""
     from kit.competitions import get_profile
 
     profile = get_profile(competition)
     if profile.train_mask_pattern is None:
         raise ValueError(
-            f"training on full images from {data_dir} needs mask files, but {competition} stores masks as RLE in "
+            f"training on full images from {data_dir} needs mask files, but {profile.slug} stores masks as RLE in "
             f"{profile.train_csv}: tile it first (python -m kit tile) and train on the tiles, or, for NeoPolyp "
             f"data, pass --competition bkai-igh-neopolyp"
         )
@@ -199,7 +200,8 @@ def image_items(competition: str, data_dir: str | Path) -> pd.DataFrame:
         table["image_path"] = [str(profile.image_path(data_dir, i, "train")) for i in table[profile.id_column]]
     if "mask_path" not in table.columns:
         table["mask_path"] = [str(profile.mask_path(data_dir, i)) for i in table[profile.id_column]]
-    return table.rename(columns={profile.id_column: "id"})
+    table = table.rename(columns={profile.id_column: "id"})
+    return _join_metadata(table, profile, Path(data_dir))
 
 
 def image_metadata(competition: str, data_dir: str | Path) -> pd.DataFrame:
@@ -214,14 +216,20 @@ def image_metadata(competition: str, data_dir: str | Path) -> pd.DataFrame:
     table = profile.read_table(data_dir, "train").rename(columns={profile.id_column: "id"})
     table = table.drop(columns=[c for c in (profile.rle_column, "encoding") if c and c in table.columns])
     table["id"] = table["id"].astype(str)
-    info_path = Path(data_dir) / profile.metadata_csv if profile.metadata_csv else None
-    if info_path is not None and info_path.exists():
-        info = pd.read_csv(info_path)
-        if "image_file" not in info.columns:
-            raise ValueError(f"{info_path} lacks column 'image_file'; it has {list(info.columns)}")
-        info["id"] = [Path(str(f)).stem for f in info["image_file"]]
-        table = table.merge(info.drop(columns=["image_file"]), on="id", how="left", suffixes=("", "_info"))
-    return table
+    return _join_metadata(table, profile, Path(data_dir))
+
+
+def _join_metadata(table: pd.DataFrame, profile, data_dir: Path) -> pd.DataFrame:
+    """``table`` (an ``id`` column) joined with the profile's ``metadata_csv`` when the file exists."""
+    info_path = data_dir / profile.metadata_csv if profile.metadata_csv else None
+    if info_path is None or not info_path.exists():
+        return table
+    key = profile.metadata_id_column
+    info = pd.read_csv(info_path, dtype={key: str})
+    if key not in info.columns:
+        raise ValueError(f"{info_path} lacks column {key!r}; it has {list(info.columns)}")
+    info["id"] = [Path(str(f)).stem for f in info[key]]
+    return table.merge(info.drop(columns=[key]), on="id", how="left", suffixes=("", "_info"))
 
 
 def load_stats(tiles_dir: str | Path) -> tuple[tuple[float, ...], tuple[float, ...]]:

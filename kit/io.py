@@ -22,6 +22,7 @@ __all__ = [
     "read_image",
     "write_png",
     "read_png_mask",
+    "colour_mask_to_classes",
     "neopolyp_mask_to_classes",
     "read_neopolyp_mask",
 ]
@@ -215,6 +216,23 @@ def read_png_mask(path: str | os.PathLike) -> np.ndarray:
     if mask.dtype != np.uint8:
         raise ValueError(f"mask {path}: expected 8-bit class ids, got {mask.dtype}")
     return mask if mask.ndim == 2 else mask[..., 0]
+
+
+def colour_mask_to_classes(image: np.ndarray, colours: list) -> np.ndarray:
+    """Mask image -> class map: each pixel takes the nearest of black (class 0) and ``colours`` (class 1, 2 ...).
+
+    A colour is a grey value or an [r, g, b] triple; with ``[255]`` a grey mask reads as "> 127 is class 1"
+    (a tie goes to the lower class id). ``image`` is H×W or H×W×3 uint8.
+    """
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
+        raise ValueError(f"expected an H×W or H×W×3 uint8 mask image, got {image.dtype} array of {image.shape}")
+    pixels = (image[..., None] if image.ndim == 2 else image).astype(np.int32)
+    palette = np.array([[0, 0, 0]] + [[c] * 3 if np.isscalar(c) else list(c) for c in colours], dtype=np.int32)
+    if palette.shape[1] != 3:
+        raise ValueError(f"mask colours must be grey values or [r, g, b] triples; got {colours}")
+    distances = ((pixels[..., None, :] - palette) ** 2).sum(axis=-1)
+    return distances.argmin(axis=-1).astype(np.uint8)
 
 
 def neopolyp_mask_to_classes(rgb: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 __all__ = ["kaggle_input_root", "working_root", "on_kaggle", "find_competition_data", "find_dataset", "find_file",
-           "find_step_output", "find_training_inputs", "check_plain_id", "path_inside"]
+           "find_marked_folders", "find_step_output", "find_training_inputs", "check_plain_id", "path_inside"]
 
 
 def kaggle_input_root() -> Path:
@@ -65,6 +65,16 @@ def find_file(name: str, roots: list[str | Path] | None = None) -> Path:
             if path.is_file():
                 return path
     raise FileNotFoundError(f"no file named {name!r} under {', '.join(map(str, roots))}")
+
+
+def find_marked_folders(marker: str, depth: int = 4) -> list[Path]:
+    """Every folder under the Kaggle input root, at most ``depth`` levels down (``datasets/<owner>/<slug>`` is 3),
+    that holds a file named ``marker``, sorted. Bounded, unlike :func:`find_file`: a tiles dataset may hold
+    100 000 files."""
+    root = kaggle_input_root()
+    found = {path.parent for level in range(depth + 1) for path in root.glob("/".join(["*"] * level + [marker]))
+             if path.is_file()}
+    return sorted(found)
 
 
 def find_step_output(local: str | Path, marker: str) -> Path:

@@ -67,6 +67,8 @@ def test_folds_all_leaves_one_oof_covering_every_image_and_a_rerun_skips(tiles, 
     assert main(argv) == 0
     assert capsys.readouterr().out.count("finished before, skipped") == 3
     assert stamps == [(out / f"fold{k}" / "best.pt").stat().st_mtime_ns for k in range(3)]
+    assert main([*argv, "--loss", "dice"]) == 2  # finished folds of another recipe are refused, not kept silently
+    assert "loss" in capsys.readouterr().err
 
 
 def test_one_fold_per_device_runs_parallel_processes(tiles, tmp_path):

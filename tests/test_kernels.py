@@ -101,6 +101,7 @@ def test_every_built_kernel_folder_passes_the_kaggle_cli_validation(tmp_path, ka
     assert sorted(infer.dataset_data_sources) == ["someuser/seg-kit-models", "someuser/seg-kit-wheels"]
     train = by_slug["someuser/seg-kit-01-training"]
     assert train.kernel_data_sources == ["someuser/seg-kit-00-tiling"]
+    assert sorted(train.dataset_data_sources) == ["someuser/seg-kit-weights", "someuser/seg-kit-wheels"]
     body = json.loads(infer.text)
     code = [c for c in body["cells"] if c["cell_type"] == "code"]
     assert all(not c.get("outputs") for c in code)

@@ -78,9 +78,7 @@ def test_unknown_model_error_lists_valid_names():
         build_model("unet3000")
 
 
-def test_hub_weight_tags_are_refused_with_an_explanation():
-    with pytest.raises(ValueError, match="never downloaded.*file"):
-        build_model("unet", encoder_weights="imagenet", encoder_name="resnet18")
+def test_missing_weights_files_are_named():  # pretrained tags: tests/test_pretrained.py
     with pytest.raises(FileNotFoundError, match="missing.pth"):
         build_model("unet", encoder_weights="/no/such/missing.pth", encoder_name="resnet18")
 

@@ -78,3 +78,21 @@ def test_gpu_and_hours_drive_batch_epochs_and_folds(samples):
     assert "fold 0" in {c.key: c.reason for c in choices}["folds"]
     with pytest.raises(KeyError, match="t4x2"):
         plan_recipe(fp, gpu="tpu")
+
+
+def test_plan_on_a_generic_profile_folder_groups_by_the_profile_column(tmp_path, capsys):
+    from test_profiles import CUSTOM, _write_folder
+
+    data, profile = tmp_path / "data", tmp_path / "blobs.json"
+    _write_folder(data)
+    profile.write_text(json.dumps(CUSTOM))
+    out = tmp_path / "recipe.json"
+    assert main(["plan", "--competition", str(profile), "--data", str(data), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    recipe = json.loads(out.read_text())
+    assert recipe["competition"] == str(profile) and recipe["tiling"] is None  # small mask files train whole
+    assert recipe["train"]["fold_group"] == "video" and recipe["train"]["n_folds"] == 4  # 8 frames of 4 videos
+    assert recipe["train"]["image_size"] == [64, 64] and recipe["train"]["loss"] == "0.5*bce+0.5*dice"
+    assert 'train.fold_group = "video"  # 4 video values' in printed
+    assert recipe["fingerprint"]["class_share"]["blob"] > 0 and recipe["fingerprint"]["objects_per_image"] == 1
+    assert check_recipe_file(out) == [str(profile)]

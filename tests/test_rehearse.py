@@ -50,6 +50,7 @@ def test_rehearsal_passes_for_each_competition_sample(competition, layout, rehea
     assert "Python" in notes and f"mount layout: {layout}" in notes and "warning" not in notes
     hidden = pd.read_csv(root / competition / "working" / "03-inference-hidden-rerun" / "predictions.csv")
     assert (hidden["status"] == "error").sum() == 1 and (hidden["status"] == "predicted").sum() >= 1
+    assert any(s.endswith("seg-kit-weights") for s in report.runs[1].sources)  # training mounts the weights dataset
     ensembling = report.runs[2]  # 02 sees 01's output only, never 00's tiles
     kernels = [s for s in ensembling.sources if "seg-kit-0" in s]
     assert kernels == [f"{'notebooks/rehearsal/' if layout == 'new' else ''}seg-kit-01-training"], ensembling.sources

@@ -52,7 +52,8 @@ class World:
     marker: Path  # created if the malicious pickle ever runs
 
     def train(self, out: Path, *extra: str) -> list[str]:
-        return ["train", "--out", str(out), "--tiles", str(self.tiles), *TINY_MODEL, *extra]
+        return ["train", "--out", str(out), "--tiles", str(self.tiles), *TINY_MODEL, "--encoder-weights", "none",
+                *extra]  # from scratch unless a case names weights (the default, imagenet, needs a weights folder)
 
     def predict(self, out: Path, *extra: str, data: Path | None = None, models: Path | None = None) -> list[str]:
         return ["predict", "--competition", SLUG, "--data", str(data or self.data), "--ensemble",
@@ -414,7 +415,8 @@ CASES = [
          lambda w, t: ["tile", "--competition", KIDNEY, "--data", str(_kidney_wrong_size(t)), "--out",
                        str(t / "tiles"), "--sz", "32"], 2, "HuBMAP-20-dataset_information.csv says"),
     Case("train on full images without --competition",
-         lambda w, t: ["train", "--out", str(t / "r"), "--data", str(w.data), *TINY_MODEL], 2,
+         lambda w, t: ["train", "--out", str(t / "r"), "--data", str(w.data), *TINY_MODEL, "--encoder-weights",
+                       "none"], 2,
          "--competition bkai-igh-neopolyp"),
     Case("a bad flag value is one argparse line", lambda w, t: ["tile", "--competition", SLUG, "--data", "x",
                                                                "--out", "y", "--sz", "abc"], 2, "--sz: invalid int"),

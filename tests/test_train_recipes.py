@@ -146,6 +146,7 @@ def test_cli_trains_neopolyp_full_images_with_random_crops_and_prints_results(tm
     code = main(["train", "--data", str(tmp_path / "data"), "--competition", "bkai-igh-neopolyp", "--out", str(out),
                  "--num-classes", "3", "--loss", "0.4*ce+0.6*dice", "--size", "64x96", "--resize-mode", "crop",
                  "--epochs", "1", "--batch-size", "4", "--encoder", "tu-test_resnet.r160_in1k",
+                 "--encoder-weights", "none",  # the default, imagenet, needs a weights folder or the network
                  "--set", 'model_kwargs={"decoder_channels": [16, 16, 8, 8, 8]}', "--notes", "crop 64x96"])
     assert code == 0
     saved = json.loads((out / "config.json").read_text())

@@ -159,7 +159,8 @@ def test_train_validates_whole_images_and_the_oof_score_matches_the_submission_p
         flags = flags + ["--tiles", str(tmp_path / "tiles")]
     run = tmp_path / "runs" / "r"
     assert main(["train", "--data", str(tmp_path / "data"), "--competition", slug, "--out", str(run), "--epochs", "2",
-                 "--batch-size", "4", "--encoder", "tu-test_resnet.r160_in1k", "--n-folds", "3", "--lr", "1e-2",
+                 "--batch-size", "4", "--encoder", "tu-test_resnet.r160_in1k", "--encoder-weights", "none",
+                 "--n-folds", "3", "--lr", "1e-2",
                  "--set", f"model_kwargs={json.dumps(TINY)}", "--set", "max_steps_per_epoch=3",
                  "--set", "validation=\"images\"", *flags]) == 0
     log = pd.read_csv(run / "log.csv")

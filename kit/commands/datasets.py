@@ -1,4 +1,4 @@
-"""``python -m kit datasets build wheels|models`` and ``datasets push NAME``: the datasets kernels attach."""
+"""``python -m kit datasets build wheels|models|weights`` and ``datasets push NAME``: the datasets kernels attach."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ import sys
 
 __all__ = ["HELP", "configure", "run"]
 
-HELP = "build the offline wheels dataset or the models dataset, or push one (validated)"
+HELP = "build the offline wheels, models or pretrained-weights dataset, or push one (validated)"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    """``build wheels|models --user U`` and ``push NAME``."""
+    """``build wheels|models|weights --user U`` and ``push NAME``."""
     sub = parser.add_subparsers(dest="action", required=True)
     build = sub.add_parser("build", help="write build/datasets/<name>/ with dataset-metadata.json")
-    build.add_argument("name", choices=["wheels", "models"])
+    build.add_argument("name", choices=["wheels", "models", "weights"])
     build.add_argument("--user", required=True, help="your Kaggle user name")
     build.add_argument("--out", default="build/datasets")
     build.add_argument("--ensemble", default="models/ensemble.json",
@@ -22,18 +22,29 @@ def configure(parser: argparse.ArgumentParser) -> None:
     build.add_argument("--offline", action="store_true",
                        help="wheels: no pip download; repack the installed pure-Python packages the image lacks "
                             "(binary ones are skipped and named)")
+    build.add_argument("--encoder", action="append", default=[], metavar="ENCODER[:TAG]",
+                       help="weights: an encoder's pretrained weights (tag default imagenet), repeatable: resnet34, "
+                            "resnet50:ssl, tu-convnext_small.fb_in22k")
+    build.add_argument("--from", dest="from_dir", metavar="DIR",
+                       help="weights: take the files from DIR (a weights folder, <encoder>.<tag>.safetensors files "
+                            "or a Hugging Face Hub cache) instead of downloading them")
     push = sub.add_parser("push", help="validate, then create or version the dataset with the kaggle CLI")
-    push.add_argument("name", choices=["wheels", "models"])
+    push.add_argument("name", choices=["wheels", "models", "weights"])
     push.add_argument("--out", default="build/datasets")
     push.add_argument("--message", default="update")
 
 
 def _build(args: argparse.Namespace, folder) -> None:
-    from kit.kernels import KAGGLE_MISSING_PACKAGES, build_models_dataset, build_wheels_dataset
+    from kit.kernels import KAGGLE_MISSING_PACKAGES, build_models_dataset, build_weights_dataset, build_wheels_dataset
     from kit.kernels.wheels import repackable
 
     if args.name == "models":
         build_models_dataset(folder, args.user, args.ensemble)
+    elif args.name == "weights":
+        if not args.encoder:
+            raise ValueError("datasets build weights: name at least one --encoder (e.g. resnet34, resnet50:ssl, "
+                             "tu-convnext_small.fb_in22k)")
+        build_weights_dataset(folder, args.user, args.encoder, args.from_dir)
     else:
         repack, skipped = repackable(KAGGLE_MISSING_PACKAGES) if args.offline else ([], {})
         for name, reason in skipped.items():

@@ -16,8 +16,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="run folders (config.json, best.pt, oof.npz), or folders holding them (a --folds run: "
                              "its fold<k>/ runs, weighed as one member)")
     parser.add_argument("--out", default="ensemble.json", help="ensemble.json to write (models/ goes beside it)")
-    parser.add_argument("--tta", nargs="+", default=["identity"],
-                        help="TTA transforms or presets: identity hflip vflip rot90 ... | flips | d4 | none")
+    parser.add_argument("--tta", nargs="+", default=["identity", "hflip", "vflip"],
+                        help="TTA transforms or presets: identity hflip vflip rot90 ... | flips | d4 | none "
+                             "(default: identity hflip vflip)")
     parser.add_argument("--step", type=float, default=0.1, help="weight resolution of the search (0.1)")
     parser.add_argument("--no-per-organ", dest="per_group", action="store_false",
                         help="one global threshold only (default: per organ when the OOF has organs)")

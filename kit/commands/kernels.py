@@ -35,6 +35,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     rehearse.add_argument("--data", help="the competition folder (default: a synthetic sample in its layout)")
     rehearse.add_argument("--wheels", help="a wheels dataset folder (default: kit + the missing packages repacked "
                                            "from this environment, offline)")
+    rehearse.add_argument("--weights", help="a pretrained weights dataset folder (datasets build weights; default: "
+                                            "an empty one, nothing is downloaded)")
     rehearse.add_argument("--layout", choices=["new", "legacy"], default="new", help="Kaggle's /kaggle/input layout")
     rehearse.add_argument("--full", action="store_true", help="run the kernels as built (default: smoke settings, "
                                                               "a tiny model for 1 epoch)")
@@ -104,8 +106,8 @@ def _rehearse(args: argparse.Namespace) -> int:
     from kit.kernels.rehearse import rehearse
 
     report = rehearse(_default_competition(args.competition), args.out, args.data, args.wheels, args.layout,
-                      smoke=not args.full, python=args.python, overrides=parse_overrides(args.overrides),
-                      timeout=args.timeout)
+                      weights=args.weights, smoke=not args.full, python=args.python,
+                      overrides=parse_overrides(args.overrides), timeout=args.timeout)
     print(report)
     return 0 if report.ok else 1
 

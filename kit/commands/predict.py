@@ -14,7 +14,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """Competition, data, ensemble, output, budget and device options."""
     from kit.competitions import list_competitions
 
-    parser.add_argument("--competition", required=True, choices=list_competitions())
+    parser.add_argument("--competition", required=True,
+                        help=f"{', '.join(list_competitions())} or a profile .json file")
     parser.add_argument("--data", default=None, help="competition folder (default: the Kaggle input mounts)")
     parser.add_argument("--ensemble", default=None,
                         help="ensemble.json or its folder (default: the first ensemble.json under the Kaggle input)")

@@ -16,7 +16,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """Data, output and grid options."""
     from kit.competitions import list_competitions
 
-    parser.add_argument("--competition", required=True, choices=list_competitions())
+    parser.add_argument("--competition", required=True,
+                        help=f"{', '.join(list_competitions())} or a profile .json file")
     parser.add_argument("--data", required=True, help="competition data folder")
     parser.add_argument("--out", required=True, help="output folder (images/, masks/, index.csv, stats.json)")
     parser.add_argument("--split", default="train", choices=["train", "test"])

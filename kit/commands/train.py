@@ -43,6 +43,9 @@ _HELP = {
     "--group": "fold grouping column (default id; patient_number with --data for HuBMAP 2021)",
     "--max-minutes": "wall-time budget of this call; no epoch starts that would end past it",
     "--stratify": "fold stratification column (default organ, used when the items have it; none: off)",
+    "--encoder-weights": "imagenet (default where the encoder has such weights; else none), another smp or timm "
+                         "tag, a weights file, or none (from scratch); tags come from a weights folder "
+                         "($KIT_WEIGHTS, attached weights dataset), else the library's download if allowed",
     "--validation": "images (whole held-out images, competition metric; needs --data for tiles), tiles, or auto",
     "--val-every": "validate every N epochs (and at the last); the epochs between log NaN",
     "--val-max-windows": "cap on the forward passes of one validation (a fixed subset of the held-out images)",
@@ -120,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
     """Build the TrainConfig, train one fold or every fold asked, print the summary."""
     from kit.commands.checks import number, output_folder
     from kit.train import TrainConfig, run_training
+    from kit.train.builders import default_encoder_weights
     from kit.train.folds import train_folds
 
     output_folder(args.out)
@@ -127,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
     values = config_values(args)
     _tiles_competition(values)
     config = TrainConfig.from_dict(values)
+    if "encoder_weights" not in values:  # imagenet where the encoder has such weights
+        config = config.replace(encoder_weights=default_encoder_weights(config))
     config = config.smoke() if args.smoke else config
     if args.folds is None:
         summary = run_training(config, world_size=args.gpus, rerun=args.rerun)
@@ -139,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         if torch.cuda.device_count() < 2:
             raise ValueError(f"--fold-per-gpu needs 2 or more GPUs; {torch.cuda.device_count()} visible")
         devices = [str(i) for i in range(torch.cuda.device_count())]
-    summaries = train_folds(config, args.folds, world_size=args.gpus, devices=devices)
+    summaries = train_folds(config, args.folds, world_size=args.gpus, devices=devices, rerun=args.rerun)
     for fold, summary in summaries.items():
         state = "unfinished (rerun to resume)" if summary is None else (
             f"best val Dice {summary['best_dice']:.4f} at epoch {summary['best_epoch']} of {summary['epochs']}")

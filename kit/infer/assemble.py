@@ -386,7 +386,12 @@ def build_ensemble(
         alone = [float(search_ensemble([r], targets, valid=valid).score) for r in oof]
         notes = (f"OOF over {len(targets)} images of {len(order)} model families "
                  f"({', '.join(f'{n}: {w:.2f}' for n, w in zip(names, weights))})")
-        config = ensemble_config(next(iter(competitions)), models, weights, search, use_groups, tta, min_area,
+        competition = next(iter(competitions))
+        if competition:  # a profile file stores its slug: predict checks it against the profile it is given
+            from kit.competitions import get_profile
+
+            competition = get_profile(competition).slug
+        config = ensemble_config(competition, models, weights, search, use_groups, tta, min_area,
                                  fill_holes, out_reduce, notes)
         exact = submission_path_score(oof, search.weights, images, config.thresholds)
         if exact is not None:  # the printed OOF score is what the submission path scores on these images

@@ -16,16 +16,17 @@ import nbformat
 
 from kit.fsutil import atomic_write_text
 
-__all__ = ["BOOTSTRAP_TAG", "BOOTSTRAP_SOURCE", "bootstrap_cell", "with_bootstrap", "sync_notebook", "sync_notebooks"]
+__all__ = ["BOOTSTRAP_TAG", "BOOTSTRAP_SOURCE", "bootstrap_source", "bootstrap_cell", "with_bootstrap", "sync_notebook",
+           "sync_notebooks"]
 
 BOOTSTRAP_TAG = "bootstrap"
-BOOTSTRAP_SOURCE = '''\
+_TEMPLATE = '''\
 # Bootstrap (written by `python -m kit kernels sync-notebooks`; do not edit here): offline flags, and on Kaggle
 # install kit + the packages the image lacks from the attached wheels dataset (no internet needed).
 import importlib, importlib.metadata, importlib.util, os, subprocess, sys
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights come from files, never from the Hub
+HUB_LINE
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 if importlib.util.find_spec("kit") is None:
     _input = Path(os.environ.get("KIT_KAGGLE_INPUT", "/kaggle/input"))
@@ -48,11 +49,21 @@ if importlib.util.find_spec("kit") is None:
 import kit
 
 print(f"kit {kit.__version__} from {Path(kit.__file__).parent}")'''
+_OFFLINE_LINE = 'os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights come from files, never from the Hub'
+_ONLINE_LINE = 'os.environ.setdefault("HF_HUB_OFFLINE", "0")  # internet kernel: pretrained weights may download'
 
 
-def bootstrap_cell() -> nbformat.NotebookNode:
+def bootstrap_source(online: bool = False) -> str:
+    """The bootstrap cell's source; ``online`` (kernels with internet on) lets pretrained weights download."""
+    return _TEMPLATE.replace("\nHUB_LINE\n", f"\n{_ONLINE_LINE if online else _OFFLINE_LINE}\n")
+
+
+BOOTSTRAP_SOURCE = bootstrap_source()
+
+
+def bootstrap_cell(source: str = BOOTSTRAP_SOURCE) -> nbformat.NotebookNode:
     """A fresh bootstrap code cell (fixed id, tagged ``bootstrap``, no outputs)."""
-    cell = nbformat.v4.new_code_cell(BOOTSTRAP_SOURCE, metadata={"tags": [BOOTSTRAP_TAG]})
+    cell = nbformat.v4.new_code_cell(source, metadata={"tags": [BOOTSTRAP_TAG]})
     cell.id = "bootstrap"
     return cell
 
@@ -61,8 +72,10 @@ def _tags(cell: nbformat.NotebookNode) -> list[str]:
     return list(cell.get("metadata", {}).get("tags", []))
 
 
-def with_bootstrap(notebook: nbformat.NotebookNode, where: str = "notebook") -> nbformat.NotebookNode:
-    """Put the canonical bootstrap cell right before the ``parameters`` cell (replacing an old one), in place.
+def with_bootstrap(notebook: nbformat.NotebookNode, where: str = "notebook",
+                   online: bool = False) -> nbformat.NotebookNode:
+    """Put the canonical bootstrap cell (``online``: see :func:`bootstrap_source`) right before the ``parameters``
+    cell (replacing an old one), in place.
 
     Raises ValueError naming ``where`` if there is no ``parameters`` cell or another code cell precedes it.
     """
@@ -74,8 +87,9 @@ def with_bootstrap(notebook: nbformat.NotebookNode, where: str = "notebook") -> 
     if early:
         raise ValueError(f"{where}: code cell {early[0]} comes before the 'parameters' cell; only markdown may")
     old = next((c for c in notebook.cells if BOOTSTRAP_TAG in _tags(c)), None)
-    keep = old is not None and old.cell_type == "code" and old.source == BOOTSTRAP_SOURCE and not old.get("outputs")
-    cells.insert(index, old if keep else bootstrap_cell())
+    source = bootstrap_source(online)
+    keep = old is not None and old.cell_type == "code" and old.source == source and not old.get("outputs")
+    cells.insert(index, old if keep else bootstrap_cell(source))
     notebook.cells = cells
     return notebook
 

@@ -111,7 +111,7 @@ def prepare_kernel_folder(
     if not source.exists():
         raise FileNotFoundError(f"kernel {settings.name}: notebook {source} not found")
     folder = Path(out_dir) / settings.name
-    notebook = with_bootstrap(nbformat.read(source, as_version=4), str(source))
+    notebook = with_bootstrap(nbformat.read(source, as_version=4), str(source), online=settings.internet)
     known = notebook_parameters(notebook)
     mine = {k: v for k, v in (overrides or {}).items() if k in known}
     values = {"COMPETITION": competition, **settings.parameters, **mine}
@@ -122,10 +122,11 @@ def prepare_kernel_folder(
     inject_parameters(notebook, values)
     dataset_slugs, kernel_slugs = dataset_slugs or {}, kernel_slugs or {}
     try:
-        datasets = tuple(f"{user}/{dataset_slugs[name]}" for name in settings.datasets)
+        datasets = tuple(name if "/" in name else f"{user}/{dataset_slugs[name]}" for name in settings.datasets)
         kernels = tuple(f"{user}/{kernel_slugs[name]}" for name in settings.kernels)
     except KeyError as err:
-        raise KeyError(f"kernel {settings.name} refers to unknown source {err.args[0]!r}") from None
+        raise KeyError(f"kernel {settings.name} refers to unknown source {err.args[0]!r} (a name of "
+                       f"kernels/datasets.json or kernels/*.json, or a dataset as owner/slug)") from None
     code_file = Path(settings.notebook).name
     meta = kernel_metadata(
         user, settings.slug, code_file, gpu=settings.gpu, internet=settings.internet,

@@ -1,6 +1,7 @@
-"""Dataset folders for Kaggle: the offline wheels (kit + what the Kaggle image lacks) and the trained models.
+"""Dataset folders for Kaggle: the offline wheels (kit + what the Kaggle image lacks), the trained models and the
+pretrained encoder weights.
 
-Both are flat folders (``kaggle datasets create`` skips subfolders unless asked to zip them).
+All are flat folders (``kaggle datasets create`` skips subfolders unless asked to zip them).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from kit.kernels.wheels import (
 )
 from kit.paths import path_inside
 
-__all__ = ["INFERENCE_KEYS", "build_wheels_dataset", "build_models_dataset"]
+__all__ = ["INFERENCE_KEYS", "build_wheels_dataset", "build_models_dataset", "build_weights_dataset"]
 
 # What inference needs from a training checkpoint (weights, how to build and how to feed the model);
 # optimiser, scaler, RNG and history states are dropped.
@@ -40,10 +41,13 @@ def _run(command: Sequence[str]) -> None:
         raise RuntimeError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr[-2000:]}")
 
 
-def _metadata(folder: Path, user: str, name: str, settings_dir: str | Path | None) -> dict:
+def _metadata(folder: Path, user: str, name: str, settings_dir: str | Path | None,
+              resources: Sequence[dict] = ()) -> dict:
     """The validated dataset-metadata.json of dataset ``name`` (checked before anything is written)."""
     settings = load_dataset_settings(settings_dir)[name]
     meta = dataset_metadata(user, settings.slug, settings.title)
+    if resources:
+        meta["resources"] = list(resources)
     validate_dataset_metadata(meta, folder)
     return meta
 
@@ -127,4 +131,93 @@ def build_models_dataset(
             model.checkpoint = target
         config.save(tmp / "ensemble.json")
         _write_metadata(tmp, meta)
+    return folder
+
+
+def _weights_file_in(from_dir: Path, key) -> tuple[Path, str]:
+    """The file of ``key`` in ``from_dir``: a weights folder's manifest entry, ``<encoder>.<tag><suffix>``, or the
+    Hugging Face Hub cache layout (``[hub/]models--<org>--<name>/snapshots/*/model.safetensors``)."""
+    from kit.models.pretrained import MANIFEST_FILE, hub_repo, read_manifest
+    from kit.models.weights import WEIGHT_SUFFIXES
+
+    if (from_dir / MANIFEST_FILE).is_file():
+        for entry in read_manifest(from_dir):
+            if (entry.encoder, entry.tag) == (key.encoder, key.tag):
+                return path_inside(from_dir, entry.file, f"{from_dir / MANIFEST_FILE}: file"), entry.source
+    names = [f"{key.file_stem}{suffix}" for suffix in WEIGHT_SUFFIXES]
+    for name in names:
+        if (from_dir / name).is_file():
+            return from_dir / name, f"{from_dir / name}"
+    try:
+        repo = hub_repo(key)[0]
+    except ValueError:
+        repo = None
+    if repo:
+        cache = f"models--{repo.replace('/', '--')}"
+        for base in (from_dir, from_dir / "hub"):
+            found = sorted(base.glob(f"{cache}/snapshots/*/model.safetensors")) or sorted(
+                base.glob(f"{cache}/snapshots/*/pytorch_model.bin"))
+            if found:
+                return found[-1], f"huggingface.co/{repo} (from {found[-1]})"
+    looked = ", ".join(names) + (f", {cache}/snapshots/*/model.safetensors" if repo else "")
+    raise FileNotFoundError(f"--from {from_dir}: no weights for {key.encoder} {key.tag}; looked for {looked}")
+
+
+def _check_fits(key, path: Path) -> None:
+    """Load ``path`` into a fresh encoder of ``key`` (strict): a file that does not fit fails here, not on Kaggle."""
+    from segmentation_models_pytorch.encoders import get_encoder
+
+    from kit.models.weights import load_encoder_weights
+
+    load_encoder_weights(get_encoder(key.encoder, weights=None), path)
+
+
+def build_weights_dataset(
+    out_dir: str | Path, user: str, encoders: Sequence[str], from_dir: str | Path | None = None,
+    settings_dir: str | Path | None = None,
+) -> Path:
+    """Write (or add to) the pretrained weights dataset folder: one file per encoder + tag, the manifest
+    ``kit-weights.json`` (encoder + tag -> file, sha256, source) and dataset-metadata.json.
+
+    ``encoders``: ``ENCODER[:TAG]`` (tag default ``imagenet``; ``tu-`` encoders may name their timm tag:
+    ``tu-convnext_small.fb_in22k``). Files come from ``from_dir`` (see :func:`_weights_file_in`) or, without it,
+    from the library's download (needs the network: this command's job). Each file is loaded into a fresh encoder
+    before it is added. Entries already in the folder are kept unless rebuilt (no ``encoders`` and no folder: an
+    empty weights dataset, as the offline rehearsal mounts). Returns the folder.
+    """
+    from kit.models.weights import WEIGHT_SUFFIXES
+    from kit.models.pretrained import (MANIFEST_FILE, WeightsEntry, download_weights, file_sha256, read_manifest,
+                                       weights_key, write_manifest)
+
+    folder = Path(out_dir)
+    entries = {(e.encoder, e.tag): e for e in read_manifest(folder)} if (folder / MANIFEST_FILE).is_file() else {}
+    files: dict[tuple[str, str], tuple[Path, str]] = {}  # new entries: (file to copy, source)
+    for spec in encoders:
+        encoder, _, tag = spec.partition(":")
+        key = weights_key(encoder, tag or "imagenet")
+        if from_dir is not None:
+            source_path, source = _weights_file_in(Path(from_dir), key)
+        else:
+            try:
+                source_path, source = download_weights(key)
+            except Exception as err:  # the Hub client, timm and urllib raise many types without the network
+                raise RuntimeError(f"downloading {key.encoder} {key.tag} failed ({type(err).__name__}: {err}); run "
+                                   f"where the network is allowed, or pass --from DIR with the files") from err
+        _check_fits(key, source_path)
+        files[(key.encoder, key.tag)] = (source_path, source)
+    with swap_folder(folder) as tmp:  # a failed build keeps the previous dataset folder whole
+        for pair, entry in entries.items():
+            if pair not in files:
+                shutil.copy2(path_inside(folder, entry.file, f"{folder / MANIFEST_FILE}: file"), tmp / entry.file)
+        for (encoder, tag), (source_path, source) in files.items():
+            suffix = source_path.suffix if source_path.suffix in WEIGHT_SUFFIXES else ".pth"  # HF pytorch_model.bin
+            target = tmp / f"{encoder}.{tag}{suffix}"
+            shutil.copyfile(source_path, target)
+            entries[(encoder, tag)] = WeightsEntry(encoder, tag, target.name, file_sha256(target), source)
+        write_manifest(tmp, list(entries.values()))
+        resources = [{"path": MANIFEST_FILE, "description": "kit weights manifest: encoder + tag -> file, sha256, "
+                                                            "source"}]
+        resources += [{"path": e.file, "description": f"{e.encoder} {e.tag} encoder weights ({e.source})"}
+                      for e in sorted(entries.values(), key=lambda e: e.file)]
+        _write_metadata(tmp, _metadata(tmp, user, "weights", settings_dir, resources))
     return folder

@@ -179,8 +179,8 @@ def _mount_points(settings: KernelSettings, layout: str, user: str, competition:
     if settings.competition:
         points["competition"] = Path("competitions", competition) if new else Path(competition)
     for name in settings.datasets:
-        slug = dataset_slugs[name]
-        points[f"dataset:{name}"] = Path("datasets", user, slug) if new else Path(slug)
+        owner, slug = name.split("/") if "/" in name else (user, dataset_slugs[name])  # "owner/slug": anyone's
+        points[f"dataset:{name}"] = Path("datasets", owner, slug) if new else Path(slug)
     for name in settings.kernels:
         slug = kernel_slugs[name]
         points[f"kernel:{name}"] = Path("notebooks", user, slug) if new else Path(slug)
@@ -280,6 +280,7 @@ def rehearse(
     data: str | Path | None = None,
     wheels: str | Path | None = None,
     layout: str = "new",
+    weights: str | Path | None = None,
     smoke: bool = True,
     python: str | None = None,
     settings_dir: str | Path | None = None,
@@ -296,6 +297,8 @@ def rehearse(
         out: the rehearsal folder (``<out>/<competition>`` is started afresh).
         wheels: a wheels dataset folder (``datasets build wheels``); None: the kit wheel plus the missing
             packages repacked from this environment (offline; binary ones cannot be, and are named).
+        weights: a pretrained weights dataset folder (``datasets build weights``); None: an empty one (nothing is
+            downloaded here: the smoke settings train from scratch, kernels as built need yours).
         layout: "new" (``competitions/``, ``datasets/<owner>/``, ``notebooks/<owner>/``) or "legacy" mounts.
         smoke: the notebooks' smoke settings (tiny model, 1 epoch); False runs the kernels as built.
         python: the interpreter of the kernels (default: see :func:`pick_python`).
@@ -305,7 +308,7 @@ def rehearse(
             than the submission kernel are taken as they are ("reused"); only the submission kernel runs again
             (e.g. to try other submission settings).
     """
-    from kit.kernels.datasets import build_models_dataset, build_wheels_dataset
+    from kit.kernels.datasets import build_models_dataset, build_weights_dataset, build_wheels_dataset
     from kit.kernels.wheels import KAGGLE_MISSING_PACKAGES, repackable
 
     if layout not in LAYOUTS:
@@ -354,7 +357,10 @@ def rehearse(
     kernel_slugs = {name: s.slug for name, s in settings.items()}
     smoke_values = smoke_parameters(profile.slug) if smoke else {}
     outputs: dict[str, Path] = {}
-    datasets: dict[str, Path] = {"wheels": wheels}
+    if weights is None:
+        report.notes.append("weights dataset: empty (nothing is downloaded here; --weights DIR mounts a built one)")
+        weights = build_weights_dataset(root / "datasets" / "weights", user, ())
+    datasets: dict[str, Path] = {"wheels": wheels, "weights": Path(weights).resolve()}
     for kernel in kernels:
         name = kernel.folder.name
         kernel_settings = settings[name]

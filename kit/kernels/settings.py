@@ -19,10 +19,12 @@ def repo_root() -> Path:
 class KernelSettings:
     """One kernel: which notebook, GPU or not, internet or not, and which sources it attaches.
 
-    ``datasets`` names entries of ``kernels/datasets.json`` ("wheels", "models"); ``kernels`` names other
-    kernels whose output this one reads; ``submission`` marks the offline code-competition kernel;
-    ``parameters`` are notebook parameters the kernel is built with (e.g. the submission kernel's
-    ``SKIP_ERRORS`` and ``BUDGET_MINUTES``), injected after the notebook's ``parameters`` cell.
+    ``datasets`` holds names of ``kernels/datasets.json`` entries ("wheels", "models", "weights"), owned by the
+    user the kernels are built for, or any dataset as ``owner/slug`` (e.g. someone's public weights dataset);
+    ``kernels`` names other kernels whose output this one reads; ``submission`` marks the code-competition
+    kernel, which must stay offline (``internet`` true is refused for it); ``parameters`` are notebook
+    parameters the kernel is built with (e.g. the submission kernel's ``SKIP_ERRORS`` and ``BUDGET_MINUTES``),
+    injected after the notebook's ``parameters`` cell.
     """
 
     name: str
@@ -68,6 +70,9 @@ def load_kernel_settings(root: str | Path | None = None) -> dict[str, KernelSett
             raise ValueError(f"{path}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
         values["datasets"] = tuple(values.get("datasets", ()))
         values["kernels"] = tuple(values.get("kernels", ()))
+        if values.get("submission") and values["internet"]:
+            raise ValueError(f"{path}: the submission kernel must have internet false (code competitions run "
+                             f"offline; Kaggle refuses to score a notebook with internet on)")
         if not isinstance(values.get("parameters", {}), dict):
             raise ValueError(f"{path}: 'parameters' must be an object of notebook parameter names to values")
         found[values["name"]] = KernelSettings(**values)
@@ -80,5 +85,5 @@ def load_dataset_settings(root: str | Path | None = None) -> dict[str, DatasetSe
     """The datasets the kernels attach, from ``kernels/datasets.json``."""
     path = (Path(root) if root else repo_root() / "kernels") / "datasets.json"
     if not path.exists():
-        raise FileNotFoundError(f"{path} not found: it lists the wheels and models datasets")
+        raise FileNotFoundError(f"{path} not found: it lists the wheels, models and weights datasets")
     return {name: DatasetSettings(name=name, **values) for name, values in _read(path).items()}

@@ -1,8 +1,9 @@
 """Model zoo: ``build_model(name, ...)`` for every registered architecture, ``list_models()``, ``model_info(name)``.
 
 Contract: in ``eval()`` a model returns ONE logits tensor N×C×H×W at input size; in ``train()`` a deep-supervised
-model returns a list whose first item is that same map. Weights come from files only (``encoder_weights`` is a
-path); ``official_checkpoint=PATH`` loads the authors' published weights of the paper models.
+model returns a list whose first item is that same map. ``encoder_weights`` is a file, None, or a pretrained tag
+(``"imagenet"`` ...) resolved by :mod:`kit.models.pretrained` (a weights folder first, the library's download only
+when allowed); ``official_checkpoint=PATH`` loads the authors' published weights of the paper models.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from kit.models import sanet, hardnet_mseg, neounet, blazeneo, doubleunet, focal
 
 from kit.models.info import ModelInfo, model_info
 from kit.models.official import load_official_checkpoint, official_layout, official_names
+from kit.models.pretrained import resolve_encoder_weights
 from kit.models.registry import get_builder, registered_names
-from kit.models.weights import resolve_weights_path
+from kit.models.smp import SMP_ARCHITECTURES, default_encoder
 
-__all__ = ["build_model", "list_models", "model_info", "ModelInfo", "official_names"]
+__all__ = ["build_model", "list_models", "model_encoder", "model_info", "ModelInfo", "official_names"]
 
 
 def list_models() -> list[str]:
@@ -28,16 +30,30 @@ def list_models() -> list[str]:
     return registered_names()
 
 
+#: paper models whose backbone has an smp encoder's layout, so its pretrained tags apply
+_SMP_LAYOUT_BACKBONES = {"uresnet34_scse_fpa_hc": "resnet34"}
+
+
+def model_encoder(name: str, kwargs: dict) -> str | None:
+    """The smp / ``tu-`` encoder model ``name`` gets with ``kwargs`` (None: no such encoder, so pretrained tags do
+    not apply and its backbone weights come from a file)."""
+    if name not in SMP_ARCHITECTURES:
+        return _SMP_LAYOUT_BACKBONES.get(name)
+    return kwargs.get("encoder_name") or default_encoder(name)
+
+
 def build_model(name: str, num_classes: int = 1, in_channels: int = 3,
                 encoder_weights: str | os.PathLike | None = None, **kwargs) -> nn.Module:
-    """Build model ``name`` (see :func:`list_models`); nothing is downloaded.
+    """Build model ``name`` (see :func:`list_models`); a pretrained tag may download only when allowed.
 
     Args:
         name: registered architecture; an unknown name raises KeyError listing the valid ones.
         num_classes: output channels (logits).
         in_channels: input channels.
         encoder_weights: path of a .pth/.pt/.bin/.safetensors file (encoder-only or whole-model state_dict)
-            loaded into the encoder, or None for random init. Hub tags such as "imagenet" raise ValueError.
+            loaded into the encoder, None (or "none") for random init, or a pretrained tag of the smp / ``tu-``
+            encoder ("imagenet", "ssl", a timm tag ...) resolved by
+            :func:`kit.models.pretrained.resolve_encoder_weights`.
         official_checkpoint: (keyword) path of the official published checkpoint of a paper model; it is
             loaded after building (see :mod:`kit.models.official`).
         **kwargs: architecture options (``encoder_name`` for smp models, ``backbone`` for PraNet ...).
@@ -49,9 +65,9 @@ def build_model(name: str, num_classes: int = 1, in_channels: int = 3,
     official_checkpoint = kwargs.pop("official_checkpoint", None)
     if official_checkpoint is not None:
         official_layout(name)  # fail before building when the model has no official layout
-    weights_path = resolve_weights_path(encoder_weights)
+    weights = resolve_encoder_weights(encoder_weights, model_encoder(name, kwargs))
     try:
-        model = builder(num_classes=num_classes, in_channels=in_channels, encoder_weights=weights_path, **kwargs)
+        model = builder(num_classes=num_classes, in_channels=in_channels, encoder_weights=weights.path, **kwargs)
     except RuntimeError as err:  # timm: "Unknown model (name)" for a tu- encoder it does not have
         if not str(err).startswith("Unknown model"):
             raise

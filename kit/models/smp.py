@@ -27,7 +27,7 @@ _REFUSED = {
     "activation": "models return logits; apply sigmoid/softmax outside",
     "aux_params": "a classification head makes forward return a tuple",
     "classes": "use num_classes",
-    "encoder_weights": "pass encoder_weights to build_model (a file path)",
+    "encoder_weights": "pass encoder_weights to build_model (a file, a pretrained tag or None)",
 }
 #: smallest input side that runs with the default encoder (PAN's pyramid pools need a 4x4 map at stride 32)
 _MIN_SIZE = {"pan": 128}

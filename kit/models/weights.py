@@ -81,11 +81,23 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return {_strip_wrappers(k): v for k, v in obj.items()}
 
 
-def _candidates(state: dict[str, torch.Tensor], model_prefix: str) -> list[dict[str, torch.Tensor]]:
+def _timm_features_layout(state: dict[str, torch.Tensor], target_keys) -> dict[str, torch.Tensor]:
+    """A bare timm model's keys as an smp ``tu-`` encoder names them: under ``model.``, with the top-level
+    Sequentials that timm's ``features_only`` wrapper flattens joined by ``_`` (``stages.0.x`` ->
+    ``model.stages_0.x``) wherever the encoder has that name."""
+    renamed = {}
+    for key, value in state.items():
+        parts = key.split(".")
+        flat = f"model.{parts[0]}_{'.'.join(parts[1:])}" if len(parts) > 2 else ""
+        renamed[flat if flat in target_keys else f"model.{key}"] = value
+    return renamed
+
+
+def _candidates(state: dict[str, torch.Tensor], model_prefix: str, target_keys) -> list[dict[str, torch.Tensor]]:
     """Ways the file's keys may line up with the encoder's: as they are, a full model's ``model_prefix`` part,
-    or a bare timm backbone wrapped as ``model.*`` (smp ``tu-`` encoders)."""
+    or a bare timm backbone (smp ``tu-`` encoders, see :func:`_timm_features_layout`; always last)."""
     inner = {k[len(model_prefix):]: v for k, v in state.items() if k.startswith(model_prefix)}
-    return [state, inner, {f"model.{k}": v for k, v in state.items()}]
+    return [state, inner, _timm_features_layout(state, target_keys)]
 
 
 def _examples(keys, n: int = 5) -> str:
@@ -117,23 +129,27 @@ def state_dict_problems(source: dict[str, torch.Tensor], target: dict[str, torch
 
 
 def load_encoder_weights(encoder: nn.Module, path: str | os.PathLike, model_prefix: str = "encoder.") -> list[str]:
-    """Load the weights in ``path`` into ``encoder`` and return the classifier keys that were skipped.
+    """Load the weights in ``path`` into ``encoder``.
 
     The file may hold the encoder alone (backbone checkpoint, timm or smp layout) or a whole model whose encoder
     sits under ``model_prefix``. Strict: a missing encoder key (other than ``num_batches_tracked``), an unexpected
-    key (other than a classifier head) or a shape mismatch raises ValueError listing the keys.
+    key (other than a classifier head, or the layers after the last feature stage of a bare timm backbone) or a
+    shape mismatch raises ValueError listing the keys. Returns the skipped keys.
     """
     path = Path(path)
     state = read_state_dict(path)
     target = encoder.state_dict()
-    source = max(_candidates(state, model_prefix), key=lambda c: len(c.keys() & target.keys()))
+    candidates = _candidates(state, model_prefix, target.keys())
+    source = max(candidates, key=lambda c: len(c.keys() & target.keys()))
     if not source.keys() & target.keys():
         raise ValueError(
             f"weights file {path}: no key matches the encoder; it expects keys like {_examples(target)}, "
             f"the file has {_examples(state)}"
         )
+    # a bare timm backbone also holds the layers that timm's features_only wrapper cuts after the last stage
+    timm_tail = source is candidates[-1] and not target.keys() - source.keys()
     ignored = sorted(k for k in source.keys() - target.keys()
-                     if k.removeprefix("model.").startswith(CLASSIFIER_PREFIXES))
+                     if timm_tail or k.removeprefix("model.").startswith(CLASSIFIER_PREFIXES))
     problems = state_dict_problems(source, target, "different in_channels or encoder?", ignored=ignored)
     if problems:
         raise ValueError(f"weights file {path} does not fit the encoder: " + " | ".join(problems))

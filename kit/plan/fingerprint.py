@@ -40,6 +40,7 @@ class DataFingerprint:
     empty_images: float = 0.0  # share of sampled images without any object
     tissue_share: float = 1.0  # median share of tissue (saturated) pixels
     group_columns: dict[str, int] = field(default_factory=dict)  # fold-group candidates -> distinct values
+    group_column: str | None = None  # the profile's group column (else patient_number) when the data has it
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
@@ -100,7 +101,8 @@ def _samples(competition: str, data_dir: Path, max_images: int) -> tuple[pd.Data
 
 
 def fingerprint(competition: str, data_dir: str | Path, max_images: int = 24) -> DataFingerprint:
-    """Read up to ``max_images`` evenly spaced training images of ``competition`` in ``data_dir``."""
+    """Read up to ``max_images`` evenly spaced training images of ``competition`` (a slug or a profile file) in
+    ``data_dir``."""
     from kit.competitions import get_profile
     from kit.io import open_image
 
@@ -136,9 +138,11 @@ def fingerprint(competition: str, data_dir: str | Path, max_images: int = 24) ->
         raise ValueError(f"no training images found in {data_dir} for {competition}")
     names = profile.classes
     share = class_pixels[1:] / max(class_pixels.sum(), 1)
-    groups = {c: int(table[c].nunique()) for c in ("patient_number", "organ", "data_source") if c in table}
+    candidates = [c for c in (profile.group_column, "patient_number") if c and c in table]
+    groups = {c: int(table[c].nunique()) for c in dict.fromkeys([*candidates, "organ", "data_source"]) if c in table}
     return DataFingerprint(
-        competition=profile.slug, masks="rle" if profile.rle_column else "files", images=len(table), sampled=sampled,
+        competition=str(competition), masks="rle" if profile.rle_column else "files", images=len(table),
+        sampled=sampled,
         height=_spread(heights, (0.5, 0, 1), ("median", "min", "max")),
         width=_spread(widths, (0.5, 0, 1), ("median", "min", "max")),
         pixel_size=_spread(pixel_sizes, (0.5, 0, 1), ("median", "min", "max")),
@@ -146,4 +150,5 @@ def fingerprint(competition: str, data_dir: str | Path, max_images: int = 24) ->
         object_diameter=_spread(diameters, (0.1, 0.5, 0.9), ("p10", "median", "p90")),
         class_share={name: round(float(s), 4) for name, s in zip(names, share)},
         empty_images=round(empty / sampled, 4), tissue_share=round(float(np.median(tissue)), 4), group_columns=groups,
+        group_column=candidates[0] if candidates else None,
     )

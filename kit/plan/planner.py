@@ -11,7 +11,8 @@ The rules (all in this module, each choice printed with its reason):
 * **batch** — what fits the GPU's memory at fp16 for a U-Net ResNet34 (:data:`GB_PER_256`, an estimate), a power of 2.
 * **epochs** — what fits the hours for every fold at the GPU's throughput (:data:`GPUS`, estimates); when fewer
   than 10 epochs per fold would fit, only fold 0 is trained.
-* **folds** — grouped by patient when the data has a patient column, else by image; stratified by organ.
+* **folds** — grouped by the profile's group column (or the patient column) when the data has one, else by image;
+  stratified by organ.
 """
 
 from __future__ import annotations
@@ -116,12 +117,12 @@ def plan_recipe(fp: DataFingerprint, gpu: str = "t4x2", hours: float = 9.0) -> t
     size = next((c.value for c in choices if c.key == "train.image_size"), None)
     train: dict = {"image_size": size} if size else {}
     # folds
-    patients = fp.group_columns.get("patient_number", 0)
-    group, units = ("patient_number", patients) if patients >= 2 else ("id", fp.images)
+    column = fp.group_column
+    group, units = (column, fp.group_columns[column]) if column and fp.group_columns[column] >= 2 else ("id", fp.images)
     n_folds = max(2, min(5, units))
     stratify = "organ" if fp.group_columns.get("organ", 0) > 1 else None
     train.update(fold_group=group, n_folds=n_folds, fold_stratify=stratify)
-    unit = "patient" if group != "id" else "image"
+    unit = {"id": "image", "patient_number": "patient"}.get(group, f"{group} value")
     choices.append(Choice("train.fold_group", group, f"{units} {unit}s: the pixels of one {unit} never straddle "
                           f"train and validation; {n_folds} folds" + (", stratified by organ" if stratify else "")))
     # model, loss, augmentation

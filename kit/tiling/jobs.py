@@ -45,8 +45,9 @@ class TileSettings:
 class TileJob:
     """One image to tile: where it is, where its labels are, its scale, and what the table says of it.
 
-    Labels come from ``rle`` (HuBMAP; "" is an empty mask) or ``mask_path`` (NeoPolyp); neither means no
-    masks (test split). ``shape`` is (height, width) when the table states it, and is then checked.
+    Labels come from ``rle`` (HuBMAP; "" is an empty mask) or ``mask_path`` (NeoPolyp, custom profiles: read by
+    ``profile.read_mask``); neither means no masks (test split). ``shape`` is (height, width) when the table
+    states it, and is then checked.
     """
 
     image_id: str
@@ -60,6 +61,7 @@ class TileJob:
     data_source: str = ""
     table: str = ""
     shape_source: str = ""  # the file that states ``shape`` (the table, or HuBMAP 2021's dataset information CSV)
+    profile: CompetitionProfile | None = None  # its read_mask decodes mask_path
 
 
 def _text(value) -> str:
@@ -142,7 +144,7 @@ def build_jobs(profile: CompetitionProfile, data_dir: str | Path, split: str, se
             reduce=_reduce(settings, row, image_id, table_name),
             rle=_text(row[profile.rle_column]) if has_rle else None,
             mask_path=(_text(row.get("mask_path")) or None) if split == "train" else None,
-            rle_order=profile.rle_order,
+            rle_order=profile.rle_order, profile=profile,
             shape=shapes.get(image_id),
             organ=_text(row.get("organ")),
             data_source=_text(row.get("data_source")),

@@ -7,7 +7,6 @@ from typing import Protocol
 
 import numpy as np
 
-from kit.io import read_neopolyp_mask
 from kit.rle import RleMask
 from kit.tiling.jobs import TileJob
 
@@ -43,7 +42,7 @@ def open_masks(job: TileJob, shape: tuple[int, int]) -> MaskWindows | None:
     A malformed RLE or a mask image of another size raises ValueError naming the id and the file.
     """
     if job.mask_path:
-        mask = read_neopolyp_mask(job.mask_path)
+        mask = job.profile.read_mask(job.mask_path)
         if mask.shape != tuple(shape):
             raise ValueError(f"mask {job.mask_path} is {mask.shape[0]}x{mask.shape[1]} (HxW) but image "
                              f"{job.image_path} is {shape[0]}x{shape[1]}")

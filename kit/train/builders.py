@@ -12,8 +12,8 @@ from kit.data import SegmentationDataset, image_items, image_metadata, load_stat
 from kit.train.config import TrainConfig
 
 __all__ = [
-    "model_spec", "build_model_from_spec", "fold_items", "build_datasets", "build_transform", "build_loader", "build_optimizer",
-    "EpochSampler",
+    "model_spec", "resolve_spec_weights", "default_encoder_weights", "build_model_from_spec", "fold_items",
+    "build_datasets", "build_transform", "build_loader", "build_optimizer", "EpochSampler", "fold_group_of",
 ]
 
 _COLOR_POOL = 16  # training images whose LAB statistics form the ColorTransfer reference pool
@@ -27,8 +27,27 @@ def model_spec(config: TrainConfig) -> dict[str, Any]:
     return {"name": config.arch, "num_classes": config.num_classes, "kwargs": kwargs}
 
 
+def resolve_spec_weights(spec: dict[str, Any], encoder_weights: str | None):
+    """:class:`~kit.models.pretrained.ResolvedWeights` of ``encoder_weights`` (tag, file or None) for the encoder of
+    the model ``spec`` describes: the file to load and a line saying where it came from."""
+    from kit.models import model_encoder
+    from kit.models.pretrained import resolve_encoder_weights
+
+    return resolve_encoder_weights(encoder_weights, model_encoder(spec["name"], spec["kwargs"]))
+
+
+def default_encoder_weights(config: TrainConfig) -> str | None:
+    """``"imagenet"`` where the run's encoder has such weights, else None: what ``kit train`` uses unless told."""
+    from kit.models import model_encoder
+    from kit.models.pretrained import default_encoder_weights as default_for
+
+    spec = model_spec(config)
+    return default_for(model_encoder(spec["name"], spec["kwargs"]))
+
+
 def build_model_from_spec(spec: dict[str, Any], encoder_weights: str | None = None) -> torch.nn.Module:
-    """Build the model described by :func:`model_spec` (no weights are downloaded)."""
+    """Build the model described by :func:`model_spec`; ``encoder_weights`` None for inference (the checkpoint
+    holds every weight), a file or a tag for training."""
     from kit.models import build_model
 
     return build_model(
@@ -36,24 +55,37 @@ def build_model_from_spec(spec: dict[str, Any], encoder_weights: str | None = No
     )
 
 
+def fold_group_of(config: TrainConfig) -> str:
+    """The fold grouping column: ``config.fold_group``, else the profile's ``group_column``, else ``id``."""
+    from kit.competitions import get_profile
+
+    return config.fold_group or get_profile(config.competition).group_column or "id"
+
+
 def _items(config: TrainConfig):
+    group = fold_group_of(config)
     if config.tiles_dir is not None:
         from kit.io import read_png_mask
 
         items = tile_items(config.tiles_dir)
-        if config.fold_group not in items.columns and config.data_dir is not None:
+        if group not in items.columns and config.data_dir is not None:
             # e.g. fold_group="patient_number": per-image columns of the competition tables, joined on the id
             info = image_metadata(config.competition, config.data_dir)
             items = items.merge(info[["id"] + [c for c in info.columns if c not in items.columns]], on="id",
                                 how="left")
-        if config.fold_group not in items.columns:
-            raise ValueError(f"fold_group {config.fold_group!r} is not a column of {config.tiles_dir}/index.csv nor of "
+        if group not in items.columns:
+            raise ValueError(f"fold_group {group!r} is not a column of {config.tiles_dir}/index.csv nor of "
                              f"the competition tables{'' if config.data_dir else ' (set data_dir to join them)'}; "
                              f"index columns: {list(items.columns)}")
         return items, read_png_mask, load_stats(config.tiles_dir)
-    from kit.io import read_neopolyp_mask
+    from kit.competitions import get_profile
 
-    return image_items(config.competition, config.data_dir), read_neopolyp_mask, (None, None)
+    profile = get_profile(config.competition)
+    items = image_items(profile, config.data_dir)
+    if group not in items.columns or items[group].isna().any():
+        raise ValueError(f"fold_group {group!r}: every training image of {config.data_dir} needs a value "
+                         f"(columns: {list(items.columns)}; metadata: {profile.metadata_csv})")
+    return items, profile.read_mask, (None, None)
 
 
 def build_transform(config: TrainConfig, train_data: SegmentationDataset | None = None):
@@ -80,7 +112,7 @@ def fold_items(config: TrainConfig):
     ``fold_stratify`` when the items have it."""
     items, read_mask, stats = _items(config)
     stratify = config.fold_stratify if config.fold_stratify in items.columns else None
-    items["fold"] = make_folds(items, config.n_folds, config.fold_group, stratify, seed=config.seed)
+    items["fold"] = make_folds(items, config.n_folds, fold_group_of(config), stratify, seed=config.seed)
     return items, read_mask, stats
 
 

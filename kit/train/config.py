@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kit.competitions import DEFAULT_COMPETITION
+from kit.competitions import DEFAULT_COMPETITION, get_profile
 from kit.train.schedule import SCHEDULES
 
 __all__ = ["TrainConfig", "OPTIMIZERS", "AMP_MODES", "RESIZE_MODES", "VALIDATION_MODES", "SMOKE_ENCODER", "parse_size"]
@@ -46,8 +46,10 @@ class TrainConfig:
     """Everything a training run needs; the trainer, the CLI, DDP workers and the results table read it.
 
     Data: ``tiles_dir`` (a tiler output folder with index.csv) or ``data_dir`` + ``competition`` (full images
-    with mask files, NeoPolyp). Folds are grouped by ``fold_group`` and stratified by ``fold_stratify``.
-    Model: ``arch`` + ``encoder`` + ``model_kwargs`` for :func:`kit.models.build_model`.
+    with mask files, NeoPolyp or a custom profile file). Folds are grouped by ``fold_group`` (None: the profile's
+    ``group_column``, else the image id) and stratified by ``fold_stratify``.
+    Model: ``arch`` + ``encoder`` + ``model_kwargs`` for :func:`kit.models.build_model`; ``encoder_weights`` a
+    pretrained tag (``"imagenet"``: see :mod:`kit.models.pretrained`), a file, or None (random initialisation).
     Images: ``image_size`` (height, width) by ``resize_mode`` "resize" or "crop" (random crop for training;
     validation always resizes); ``multi_scale`` sizes draw one size per batch. Augmentation: the ``augment``
     preset, then :class:`~kit.augment.StainJitter` with probability ``stain_jitter`` and
@@ -69,7 +71,7 @@ class TrainConfig:
     data_dir: str | None = None
     fold: int = 0
     n_folds: int = 5
-    fold_group: str = "id"
+    fold_group: str | None = None  # None: the profile's group_column, else "id"
     fold_stratify: str | None = "organ"
     image_size: tuple[int, int] | None = None
     resize_mode: str = "resize"
@@ -79,16 +81,16 @@ class TrainConfig:
     color_transfer: float = 0.0
     binarize: bool = False
     erode: int = 0
-    num_classes: int = 1
+    num_classes: int | None = None  # None: the competition profile's (1 for a one-class task)
     arch: str = "unet"
     encoder: str | None = "resnet34"
     encoder_weights: str | None = None
     model_kwargs: dict[str, Any] = field(default_factory=dict)
-    loss: str = "bce"
+    loss: str | None = None  # None: "0.5*bce+0.5*dice" (one class), "0.5*ce+0.5*dice" (several)
     ignore_index: int | None = None
     optimizer: str = "adam"
-    max_lr: float = 1e-4
-    min_lr: float = 1e-7
+    max_lr: float = 1e-3  # from scratch; 1e-4 (PraNet) when starting from pretrained weights
+    min_lr: float = 1e-5
     weight_decay: float = 0.0
     schedule: str = "cosine"
     warmup_epochs: float = 0.0
@@ -140,6 +142,12 @@ class TrainConfig:
             raise ValueError(f"max_minutes must be a finite number > 0 or None; got {self.max_minutes}")
         self._check_numbers()
         self.image_size = parse_size(self.image_size)
+        if isinstance(self.encoder_weights, str) and self.encoder_weights.strip().lower() == "none":
+            self.encoder_weights = None  # the command line's spelling of "from scratch"
+        if self.num_classes is None:
+            self.num_classes = get_profile(self.competition).num_classes
+        if self.loss is None:
+            self.loss = "0.5*bce+0.5*dice" if self.num_classes == 1 else "0.5*ce+0.5*dice"
         if self.multi_scale is not None:
             self.multi_scale = tuple(self.multi_scale)
 

@@ -54,13 +54,14 @@ def fold_summary(run_dir: str | Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def train_fold(config: TrainConfig, world_size: int | None = 1) -> dict[str, Any]:
+def train_fold(config: TrainConfig, world_size: int | None = 1, rerun: str = "refuse") -> dict[str, Any]:
     """Train one fold in ``config.out_dir`` (resuming), write its OOF, its runs.csv row and, when it ran to the
-    end (not stopped by the time budget), ``fold_summary.json``. Returns the summary."""
+    end (not stopped by the time budget), ``fold_summary.json``. ``rerun`` as :func:`kit.train.run_training`.
+    Returns the summary."""
     from kit.train import run_training
 
     start = time.perf_counter()
-    summary = run_training(config, world_size=world_size)
+    summary = run_training(config, world_size=world_size, rerun=rerun)
     result = {k: summary[k] for k in ("best_dice", "best_epoch", "epochs", "stopped")}
     result["seconds"] = time.perf_counter() - start
     if summary["stopped"] != "time_budget":
@@ -68,8 +69,8 @@ def train_fold(config: TrainConfig, world_size: int | None = 1) -> dict[str, Any
     return result
 
 
-def _launch_one_per_device(configs: list[TrainConfig], devices: Sequence[str]) -> None:
-    """Run each config in its own process (``python -m kit.train.folds CONFIG``), at most one per device, with
+def _launch_one_per_device(configs: list[TrainConfig], devices: Sequence[str], rerun: str) -> None:
+    """Run each config in its own process (``python -m kit.train.folds CONFIG RERUN``), at most one per device, with
     ``CUDA_VISIBLE_DEVICES`` set to that device; raises naming the folds whose process failed."""
     pending, running, failed = list(configs), {}, []
     free = list(devices)
@@ -81,7 +82,7 @@ def _launch_one_per_device(configs: list[TrainConfig], devices: Sequence[str]) -
             config.save(path)
             env = {**os.environ, "CUDA_VISIBLE_DEVICES": device}
             log = open(Path(config.out_dir).parent / f"{Path(config.out_dir).name}.log", "a")  # noqa: SIM115
-            process = subprocess.Popen([sys.executable, "-m", "kit.train.folds", str(path)], env=env, stdout=log,
+            process = subprocess.Popen([sys.executable, "-m", "kit.train.folds", str(path), rerun], env=env, stdout=log,
                                        stderr=subprocess.STDOUT)
             running[process] = (config, device, log)
         for process in list(running):
@@ -106,7 +107,7 @@ def _capped(config: TrainConfig, deadline: float | None) -> TrainConfig:
 
 def train_folds(
     config: TrainConfig, folds: str | Sequence[int] | None = "all", world_size: int | None = 1,
-    devices: Sequence[str] | None = None, deadline: float | None = None, log=print,
+    devices: Sequence[str] | None = None, deadline: float | None = None, rerun: str = "refuse", log=print,
 ) -> dict[int, dict[str, Any]]:
     """Train ``folds`` of ``config`` under ``config.out_dir`` (one run folder per fold), then pool their OOF.
 
@@ -114,25 +115,31 @@ def train_folds(
     ``devices`` (e.g. ["0", "1"]) instead runs one fold per device in parallel processes. ``deadline`` (a
     ``time.time()`` value) caps each fold's ``max_minutes`` by the time left; no fold starts after it.
     ``<out>/oof.npz`` is written when every requested fold is finished. Returns each fold's summary (None for
-    unfinished ones).
+    unfinished ones). ``rerun`` ("refuse", "resume-anyway", "fresh") applies to every fold folder; a finished
+    fold is skipped only after its folder's fingerprint matches this recipe and its inputs (else refused).
     """
+    from kit.train import _check_run_folder
+
     out = Path(config.out_dir)
     numbers = parse_folds(folds, config.n_folds)
     configs = {k: config.replace(fold=k, out_dir=str(fold_dir(out, k))) for k in numbers}
-    todo = [k for k in numbers if fold_summary(configs[k].out_dir) is None]
     for k in numbers:
-        if k not in todo:
+        if rerun == "fresh":
+            (Path(configs[k].out_dir) / FOLD_SUMMARY).unlink(missing_ok=True)
+        elif fold_summary(configs[k].out_dir) is not None:
+            _check_run_folder(configs[k], rerun)  # a folder made by another recipe or other inputs is refused
             log(f"fold {k}: finished before, skipped ({configs[k].out_dir})")
+    todo = [k for k in numbers if fold_summary(configs[k].out_dir) is None]
     if devices and len(todo) > 1:
         log(f"folds {todo}: one process per device {list(devices)}")
-        _launch_one_per_device([_capped(configs[k], deadline) for k in todo], devices)
+        _launch_one_per_device([_capped(configs[k], deadline) for k in todo], devices, rerun)
     else:
         for k in todo:
             if deadline is not None and time.time() >= deadline:
                 log(f"fold {k}: not started, the time budget is spent (rerun to continue)")
                 break
             log(f"fold {k}: training in {configs[k].out_dir}")
-            train_fold(_capped(configs[k], deadline), world_size)
+            train_fold(_capped(configs[k], deadline), world_size, rerun)
     summaries = {k: fold_summary(configs[k].out_dir) for k in numbers}
     if all(summaries.values()) and (todo or not (out / "oof.npz").is_file()):
         path = combine_oof([configs[k].out_dir for k in numbers], out / "oof.npz")
@@ -172,4 +179,4 @@ def combine_oof(run_dirs: Sequence[str | Path], out: str | Path, check_cover: bo
 
 
 if __name__ == "__main__":  # one fold in its own process (see _launch_one_per_device)
-    train_fold(TrainConfig.from_dict(json.loads(Path(sys.argv[1]).read_text())))
+    train_fold(TrainConfig.from_dict(json.loads(Path(sys.argv[1]).read_text())), rerun=sys.argv[2])

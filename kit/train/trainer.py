@@ -19,7 +19,8 @@ from tqdm.auto import tqdm
 from kit.fsutil import atomic_path
 from kit.models.checkpoint import (load_checkpoint, non_finite_tensors, rng_state, save_checkpoint, set_rng_state,
                                    unwrap)
-from kit.train.builders import build_datasets, build_loader, build_model_from_spec, build_optimizer, model_spec
+from kit.train.builders import (build_datasets, build_loader, build_model_from_spec, build_optimizer, model_spec,
+                                resolve_spec_weights)
 from kit.train.config import TrainConfig
 from kit.train.run_folder import copy_tiles_files, model_contract
 from kit.train.schedule import learning_rate
@@ -79,7 +80,12 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.spec = model_spec(config)
         self.contract = model_contract(config)
-        self.model = model if model is not None else build_model_from_spec(self.spec, config.encoder_weights)
+        if model is None:
+            weights = resolve_spec_weights(self.spec, config.encoder_weights)
+            if self.is_main:
+                print(f"encoder weights: {weights.source}")
+            model = build_model_from_spec(self.spec, weights.path)
+        self.model = model
         if config.init_from:
             self._load_weights(config.init_from)
         self.model.to(self.device)

@@ -62,13 +62,12 @@ def _tile_sources(config: TrainConfig, ids: list[str]) -> list[HeldOutImage] | N
         return None
     if profile.rle_column is None:  # masks are image files (NeoPolyp tiled)
         from kit.data import image_items
-        from kit.io import read_neopolyp_mask
 
-        table = image_items(config.competition, data_dir).set_index("id", drop=False)
+        table = image_items(profile, data_dir).set_index("id", drop=False)
         if not set(ids) <= set(table.index.astype(str)):
             return None
         return [HeldOutImage(i, Path(table.at[i, "image_path"]), "", "", None,
-                             lambda p=table.at[i, "mask_path"]: read_neopolyp_mask(p)) for i in ids]
+                             lambda p=table.at[i, "mask_path"]: profile.read_mask(p)) for i in ids]
     table = profile.read_table(data_dir, "train")
     table = table.set_index(table[profile.id_column].astype(str))
     missing = [i for i in ids if i not in table.index or not profile.image_path(data_dir, i, "train").is_file()]
