@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "kit"):
         run = args.work / "kit" / "run"
         seconds = train_kit(split, run, ["--size", str(args.size), "--epochs", str(args.epochs),
-                                         "--encoder", "resnet18"])
+                                         "--encoder", "resnet18", "--encoder-weights", "none"])
         results.append({"flow": "kit", "train_seconds": seconds,
                         **evaluate_kit(split, run, args.work / "kit", ["identity", "hflip", "vflip"])})
         print(json.dumps(results[-1]))
