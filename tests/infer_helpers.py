@@ -1,4 +1,4 @@
-"""Shared pieces of the inference tests: tiny samples, a tiny real checkpoint, a one-model ensemble.json."""
+"""Shared pieces of the tests: tiny samples and tiles, a tiny real checkpoint, a one-model ensemble.json."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import torch
 from kit.infer.ensemble import EnsembleConfig, EnsembleModel
 from kit.infer.predictor import ModelInput
 from kit.sample import make_sample
+from kit.tiling import TileSettings, tile_dataset
 
 HUBMAP21, HUBMAP22, NEOPOLYP = "hubmap-kidney-segmentation", "hubmap-organ-segmentation", "bkai-igh-neopolyp"
 SMALL = {HUBMAP21: 192, HUBMAP22: 96, NEOPOLYP: 96}  # 2021: 128x192 slides; 2022: 96² HPA; NeoPolyp: ~96 wide
@@ -18,6 +19,14 @@ TINY_SPEC = {"encoder_name": "tu-resnet10t", "encoder_depth": 3, "decoder_channe
 def tiny_sample(slug: str, folder: Path, n: int = 4):
     """A synthetic sample of ``slug`` with small images (1 test image for n=4, 2 for n=8)."""
     return make_sample(slug, folder, n=n, size=SMALL[slug])
+
+
+def sample_tiles(slug: str, data_dir: Path, tiles_dir: Path, settings: TileSettings, n: int, size: int,
+                 seed: int) -> Path:
+    """A synthetic sample of ``slug`` in ``data_dir`` (``n`` images of ``size``) tiled into ``tiles_dir``."""
+    make_sample(slug, data_dir, n=n, size=size, seed=seed)
+    tile_dataset(slug, data_dir, tiles_dir, "train", settings, progress=False)
+    return tiles_dir
 
 
 def tiny_checkpoint(path: Path, num_classes: int = 1, seed: int = 0) -> Path:

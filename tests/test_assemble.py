@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from infer_helpers import HUBMAP22, tiny_checkpoint
-from kit.infer.assemble import (build_ensemble, describe_runs, family_of, find_runs, model_input_for, pool_oof,
-                                read_run)
+from kit.infer.assemble import build_ensemble, describe_runs, family_of, find_runs, model_input_for, read_run
 from kit.infer.ensemble import EnsembleConfig
+from kit.infer.oof_pool import pool_oof
 from kit.models.checkpoint import load_checkpoint
 from kit.train import TrainConfig
 from kit.train.oof import OofImage, write_oof

@@ -11,11 +11,11 @@ from kit.__main__ import main
 from kit.infer.assemble import family_of
 from kit.models import list_models
 from kit.recipes import load_recipe
-from kit.sample import make_sample
 from kit.study import cell_config, load_study, run_study
-from kit.tiling import TileSettings, tile_dataset
+from kit.tiling import TileSettings
 from kit.train.folds import combine_oof, expected_oof_ids, parse_folds, train_folds
 from kit.train.oof import read_oof
+from infer_helpers import sample_tiles
 
 ORGANS = "hubmap-organ-segmentation"
 
@@ -23,10 +23,8 @@ ORGANS = "hubmap-organ-segmentation"
 @pytest.fixture(scope="module")
 def tiles(tmp_path_factory):
     root = tmp_path_factory.mktemp("folds")
-    make_sample(ORGANS, root / "data", n=6, size=192, seed=2)
-    tile_dataset(ORGANS, root / "data", root / "tiles", "train", TileSettings(sz=64, pixel_size=0.8),
-                 progress=False)
-    return root / "tiles"
+    return sample_tiles(ORGANS, root / "data", root / "tiles", TileSettings(sz=64, pixel_size=0.8), n=6, size=192,
+                        seed=2)
 
 
 def _ids(path) -> list[str]:

@@ -16,9 +16,10 @@ from kit.__main__ import build_parser, main
 from kit.commands.train import config_values
 from kit.recipes import RECIPES_DIR, check_recipe_file, list_recipes, load_recipe
 from kit.sample import make_sample
-from kit.tiling import TileSettings, tile_dataset
+from kit.tiling import TileSettings
 from kit.train import run_training
 from kit.train.builders import build_model_from_spec, model_spec
+from infer_helpers import sample_tiles
 
 ORGANS, KIDNEY, POLYP = "hubmap-organ-segmentation", "hubmap-kidney-segmentation", "bkai-igh-neopolyp"
 
@@ -27,12 +28,10 @@ ORGANS, KIDNEY, POLYP = "hubmap-organ-segmentation", "hubmap-kidney-segmentation
 def data(tmp_path_factory):
     """Tiny data of each competition: HuBMAP 2022 tiles, HuBMAP 2021 slides + tiles, NeoPolyp images."""
     root = tmp_path_factory.mktemp("recipes")
-    make_sample(ORGANS, root / "organs", n=6, size=256, seed=1)
-    tile_dataset(ORGANS, root / "organs", root / "organ_tiles", "train", TileSettings(sz=64, pixel_size=0.8),
-                 progress=False)
-    make_sample(KIDNEY, root / "kidney", n=4, size=480, seed=1)
-    tile_dataset(KIDNEY, root / "kidney", root / "kidney_tiles", "train", TileSettings(sz=64, reduce=2.0),
-                 progress=False)
+    sample_tiles(ORGANS, root / "organs", root / "organ_tiles", TileSettings(sz=64, pixel_size=0.8), n=6, size=256,
+                 seed=1)
+    sample_tiles(KIDNEY, root / "kidney", root / "kidney_tiles", TileSettings(sz=64, reduce=2.0), n=4, size=480,
+                 seed=1)
     make_sample(POLYP, root / "polyp", n=6, size=160, seed=1)
     return {ORGANS: {"tiles_dir": str(root / "organ_tiles"), "validation": "tiles"},
             KIDNEY: {"tiles_dir": str(root / "kidney_tiles"), "data_dir": str(root / "kidney")},

@@ -470,20 +470,20 @@ def test_every_output_file_is_world_readable(world):
 def test_a_failed_best_checkpoint_write_is_redone_on_resume(tmp_path, monkeypatch):
     """A full disk while writing best.pt: the run stops, and the resumed run writes best.pt (never exit 0
     without it)."""
-    import kit.train.trainer as trainer_module
+    import kit.train.run_folder as run_folder_module
     from test_train import config, make_trainer
 
-    real_save = trainer_module.save_checkpoint
+    real_save = run_folder_module.save_checkpoint
 
     def disk_full_for_best(path, payload):
         if Path(path).name == "best.pt":
             raise OSError(28, "No space left on device")
         real_save(path, payload)
 
-    monkeypatch.setattr(trainer_module, "save_checkpoint", disk_full_for_best)
+    monkeypatch.setattr(run_folder_module, "save_checkpoint", disk_full_for_best)
     with pytest.raises(OSError, match="No space"):
         make_trainer(config(tmp_path, "run", epochs=1)).fit()
-    monkeypatch.setattr(trainer_module, "save_checkpoint", real_save)
+    monkeypatch.setattr(run_folder_module, "save_checkpoint", real_save)
     assert not (tmp_path / "run" / "last.pt").exists()  # so the epoch is redone, not skipped
     resumed = make_trainer(config(tmp_path, "run", epochs=1))
     resumed.fit()

@@ -40,6 +40,23 @@ class BlobDataset(Dataset):
         return image, torch.from_numpy(self.masks[i])
 
 
+class ClassBlobs(Dataset):
+    """64×64 images with a 3-class mask (0 background, 1 and 2 blobs) and a band of ignored (255) pixels."""
+
+    def __init__(self, n: int = 2) -> None:
+        rng = np.random.default_rng(4)
+        self.images = rng.normal(size=(n, 3, 64, 64)).astype(np.float32)
+        self.masks = np.zeros((n, 64, 64), dtype=np.int64)
+        self.masks[:, 8:30, 8:30], self.masks[:, 36:60, 30:56], self.masks[:, :, :4] = 1, 2, 255
+        self.items = pd.DataFrame({"id": [f"i{k}" for k in range(n)]})
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int):
+        return torch.from_numpy(self.images[i]), torch.from_numpy(self.masks[i])
+
+
 def tiny_model(seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)
     return nn.Sequential(

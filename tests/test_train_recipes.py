@@ -17,10 +17,10 @@ from kit.models.checkpoint import load_checkpoint
 from kit.sample import make_sample
 from kit.tiling import TileSettings, tile_dataset
 from kit.train import TrainConfig, Trainer, read_oof, run_training
-from kit.train.builders import build_datasets
+from kit.train.builders import amp_dtype, build_datasets
 from kit.train.config import parse_size
-from kit.train.trainer import _amp_dtype
-from test_train import BlobDataset, config, make_trainer
+from infer_helpers import sample_tiles
+from test_train import BlobDataset, ClassBlobs, config, make_trainer
 
 ORGANS = "hubmap-organ-segmentation"
 
@@ -63,12 +63,12 @@ def test_gradient_clipping_bounds_the_first_update(tmp_path):
 
 def test_amp_and_channels_last_are_gpu_only_and_fall_back_on_cpu(tmp_path, monkeypatch):
     cuda, cpu = torch.device("cuda", 0), torch.device("cpu")
-    assert _amp_dtype("bf16", cuda) is torch.bfloat16 and _amp_dtype("fp16", cuda) is torch.float16
+    assert amp_dtype("bf16", cuda) is torch.bfloat16 and amp_dtype("fp16", cuda) is torch.float16
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 5))  # a Kaggle T4
-    assert _amp_dtype("auto", cuda) is torch.float16  # bf16 would only be emulated there
+    assert amp_dtype("auto", cuda) is torch.float16  # bf16 would only be emulated there
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (9, 0))  # an H100
-    assert _amp_dtype("auto", cuda) is torch.bfloat16
-    assert _amp_dtype("off", cuda) is None and _amp_dtype("fp16", cpu) is None and _amp_dtype("auto", cpu) is None
+    assert amp_dtype("auto", cuda) is torch.bfloat16
+    assert amp_dtype("off", cuda) is None and amp_dtype("fp16", cpu) is None and amp_dtype("auto", cpu) is None
     trainer = make_trainer(config(tmp_path, "amp", amp="fp16", channels_last=True, epochs=1))
     assert trainer.amp_dtype is None and not trainer.scaler.is_enabled()
     trainer.fit()
@@ -105,8 +105,7 @@ def test_sizes_and_recipe_checks():
 @pytest.fixture(scope="module")
 def organ_tiles(tmp_path_factory):
     root = tmp_path_factory.mktemp("organs")
-    make_sample(ORGANS, root / "data", n=8, size=256, seed=2)
-    tile_dataset(ORGANS, root / "data", root / "tiles", "train", TileSettings(sz=64, pixel_size=0.8), progress=False)
+    sample_tiles(ORGANS, root / "data", root / "tiles", TileSettings(sz=64, pixel_size=0.8), n=8, size=256, seed=2)
     return root
 
 
@@ -237,22 +236,6 @@ def test_deep_supervision_trains_every_output_and_validates_the_main_one(tmp_pat
     assert not torch.equal(model.side.weight, side_before)  # the half-size side map got gradients
     images = read_oof(trainer.save_oof())
     assert len(images) == 6 and images[0].probs.shape == (1, 16, 16)
-
-
-class ClassBlobs(torch.utils.data.Dataset):
-    """64×64 images with a 3-class mask (0 background, 1 and 2 polyps) and a band of ignored (255) pixels."""
-
-    def __init__(self, n: int = 2) -> None:
-        rng = np.random.default_rng(4)
-        self.images = rng.normal(size=(n, 3, 64, 64)).astype(np.float32)
-        self.masks = np.zeros((n, 64, 64), dtype=np.int64)
-        self.masks[:, 8:30, 8:30], self.masks[:, 36:60, 30:56], self.masks[:, :, :4] = 1, 2, 255
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, i: int):
-        return torch.from_numpy(self.images[i]), torch.from_numpy(self.masks[i])
 
 
 def test_blazeneo_trains_its_binary_auxiliary_map_next_to_the_class_map(tmp_path):

@@ -27,6 +27,8 @@ from kit.train.builders import build_datasets
 from kit.models.checkpoint import load_checkpoint
 from kit.train.oof import OofImage, combine_oof, image_counts, score_images, write_oof
 from kit.train.validation import WholeImageValidator, working_targets
+from infer_helpers import sample_tiles
+from test_train import ClassBlobs
 
 ORGANS = "hubmap-organ-segmentation"
 TINY = {"decoder_channels": [16, 16, 8, 8, 8]}
@@ -48,23 +50,6 @@ def test_one_threshold_rule_pins_the_boundary_everywhere():
     assert threshold(np.array([0.5, 0.5 + 1e-6]), 0.5).tolist() == [0, 1]  # floats: strictly greater
 
 
-class ClassBlobs(torch.utils.data.Dataset):
-    """16×16 images with a 3-class mask and a band of ignored (255) pixels."""
-
-    def __init__(self, n: int = 4) -> None:
-        rng = np.random.default_rng(4)
-        self.images = rng.normal(size=(n, 3, 16, 16)).astype(np.float32)
-        self.masks = np.zeros((n, 16, 16), dtype=np.int64)
-        self.masks[:, 2:8, 2:8], self.masks[:, 9:15, 8:14], self.masks[:, :, :2] = 1, 2, 255
-        self.items = pd.DataFrame({"id": [f"i{k}" for k in range(n)]})
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, i: int):
-        return torch.from_numpy(self.images[i]), torch.from_numpy(self.masks[i])
-
-
 def test_ignore_index_is_skipped_by_the_metrics_and_training_runs_with_it(tmp_path):
     target = np.array([[1, 255], [0, 0]])
     meter = SegmentationMeter(2, ignore_index=255)
@@ -79,7 +64,7 @@ def test_ignore_index_is_skipped_by_the_metrics_and_training_runs_with_it(tmp_pa
                          num_classes=3, loss="ce+dice",
                          ignore_index=255, epochs=1, batch_size=2, max_lr=1e-2, channels_last=False,
                          validation="tiles")
-    trainer = Trainer(config, model=nn.Conv2d(3, 3, 1), train_data=ClassBlobs(), val_data=ClassBlobs())
+    trainer = Trainer(config, model=nn.Conv2d(3, 3, 1), train_data=ClassBlobs(n=4), val_data=ClassBlobs(n=4))
     trainer.fit()
     log = pd.read_csv(tmp_path / "run" / "log.csv")
     assert np.isfinite(log[["val_loss", "val_dice", "val_dice_neoplastic", "val_dice_non-neoplastic"]]).to_numpy().all()
@@ -102,8 +87,7 @@ class Constant(nn.Module):
 @pytest.fixture(scope="module")
 def organ_sample(tmp_path_factory):
     root = tmp_path_factory.mktemp("organs")
-    make_sample(ORGANS, root / "data", n=6, size=96, seed=2)
-    tile_dataset(ORGANS, root / "data", root / "tiles", "train", TileSettings(sz=32, reduce=2.0), progress=False)
+    sample_tiles(ORGANS, root / "data", root / "tiles", TileSettings(sz=32, reduce=2.0), n=6, size=96, seed=2)
     return root
 
 

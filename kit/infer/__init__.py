@@ -7,8 +7,9 @@ from kit.infer.ensemble import EnsembleConfig, EnsembleModel, SearchResult, load
 from kit.infer.merge import BandMerger, BandUpsampler, RleSink, encode_probs, upsample
 from kit.infer.postprocess import apply_threshold, clean_mask, clean_probs, fill_holes, remove_small_components
 from kit.infer.postprocess import resolve_threshold
+from kit.infer.outcome import PredictionReport
 from kit.infer.predictor import Member, ModelInput, Predictor
-from kit.infer.runner import PredictionReport, predict_submission
+from kit.infer.runner import predict_submission
 from kit.infer.scoring import score_submission
 from kit.infer.tta import get_tta, tta_names
 from kit.infer.windows import ArrayReader, Window, WindowGrid, read_window, window_grid

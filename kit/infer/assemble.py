@@ -16,7 +16,6 @@ folder is a self-contained models dataset.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,19 +23,17 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
-import torch.nn.functional as F
 
 from kit.fsutil import remove_stale_temps, swap_folder
-from kit.infer.ensemble import EnsembleConfig, EnsembleModel, SearchResult, dice_by_threshold, search_ensemble
+from kit.infer.ensemble import EnsembleConfig, EnsembleModel, SearchResult, search_ensemble
 from kit.infer.ensemble_checks import check_run_fits, nonempty_share
+from kit.infer.oof_pool import pool_oof, submission_path_score, threshold_curves
 from kit.infer.predictor import ModelInput
 from kit.paths import find_step_output, kaggle_input_root
-from kit.train.oof import OofImage, read_oof
+from kit.train.oof import read_oof
 
 __all__ = ["RunFolder", "EnsembleBuild", "find_runs", "describe_runs", "read_tiles", "read_run", "model_input_for",
-           "model_input_from_contract", "family_of", "pool_oof", "submission_path_score", "threshold_curves",
-           "ensemble_config", "build_ensemble"]
+           "model_input_from_contract", "family_of", "ensemble_config", "build_ensemble"]
 
 #: recipe fields that do not change what a model is (runs differing only here form one family)
 FAMILY_IGNORES = ("out_dir", "fold", "seed", "notes", "init_from", "wandb", "num_workers", "max_steps_per_epoch")
@@ -205,85 +202,6 @@ def model_input_for(
 def family_of(config: dict[str, Any]) -> str:
     """A key shared by recipes that differ only in fold, seed and bookkeeping (:data:`FAMILY_IGNORES`)."""
     return json.dumps({k: v for k, v in sorted(config.items()) if k not in FAMILY_IGNORES}, sort_keys=True)
-
-
-def _resized(probs: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """A C×h×w uint8 map resized (bilinear) to ``shape``."""
-    if probs.shape[-2:] == tuple(shape):
-        return probs
-    x = F.interpolate(torch.from_numpy(probs[None]).float(), size=tuple(shape), mode="bilinear", align_corners=False)
-    return x[0].round().clamp(0, 255).to(torch.uint8).numpy()
-
-
-def _pool_family(parts: Sequence[Sequence[OofImage]]) -> dict[str, OofImage]:
-    """One family's OOF by image id: folds joined, runs sharing an id (seeds) averaged (uint8)."""
-    by_id: dict[str, list[OofImage]] = {}
-    for images in parts:
-        for image in images:
-            by_id.setdefault(image.id, []).append(image)
-    pooled = {}
-    for image_id, same in sorted(by_id.items()):
-        probs = same[0].probs
-        if len(same) > 1:
-            shape = probs.shape[1:]
-            mean = np.mean([_resized(im.probs, shape).astype(np.float32) for im in same], axis=0)
-            probs = np.rint(mean).astype(np.uint8)
-        pooled[image_id] = dataclasses.replace(same[0], probs=probs)
-    return pooled
-
-
-def pool_oof(tables: Sequence[Sequence[OofImage]], families: Sequence[str]):
-    """(family order, per family its OOF maps, the images they describe), families aligned on their common ids.
-
-    ``tables``: one run's OOF images each (:func:`kit.train.oof.read_oof`). The images (targets, groups, scale)
-    are the first family's; maps of a family predicted at another working size are resized (bilinear) to them.
-    """
-    order = list(dict.fromkeys(families))
-    pooled = [_pool_family([t for t, f in zip(tables, families) if f == fam]) for fam in order]
-    common = sorted(set.intersection(*(set(p) for p in pooled)))
-    if not common:
-        raise ValueError("the runs' OOF predictions share no image id: families trained on different images or "
-                         "folds cannot be weighted on OOF (give them the same validation fold)")
-    images = [pooled[0][i] for i in common]
-    runs = [[_resized(p[i].probs, im.probs.shape[1:]) for i, im in zip(common, images)] for p in pooled]
-    return order, runs, images
-
-
-def threshold_curves(runs: Sequence[Sequence[np.ndarray]], weights: Sequence[float], images: Sequence[OofImage],
-                     per_group: bool = True) -> pd.DataFrame:
-    """Mean per-image Dice of the weighted blend at every threshold, over all images and per group (binary)."""
-    if runs[0][0].shape[0] != 1:
-        return pd.DataFrame(columns=["threshold", "group", "dice"])
-    total = float(sum(weights))
-    blend = [sum((w / total) * run[k][0].astype(np.float32) / 255 for w, run in zip(weights, runs))
-             for k in range(len(images))]
-    table = dice_by_threshold(blend, [im.targets[0] for im in images], [im.valid for im in images])
-    levels = (np.arange(table.shape[1]) + 0.5) / 255
-    frames = [pd.DataFrame({"threshold": levels, "group": "all", "dice": table.mean(axis=0)})]
-    groups = np.asarray([im.group for im in images])
-    for group in sorted(set(groups) - {""}) if per_group else []:
-        frames.append(pd.DataFrame({"threshold": levels, "group": group, "dice": table[groups == group].mean(axis=0)}))
-    return pd.concat(frames, ignore_index=True)
-
-
-def submission_path_score(runs: Sequence[Sequence[np.ndarray]], weights: Sequence[float],
-                          images: Sequence[OofImage], thresholds: dict[str, float]) -> float | None:
-    """The competition metric of the weighted blend of ``runs`` on the OOF images, through the submission path
-    (full-resolution upsample, threshold per organ, RLE, :func:`kit.infer.scoring.score_probs`); None when an
-    image has no full-resolution truth (tile OOF)."""
-    from kit.infer.postprocess import resolve_threshold
-    from kit.infer.scoring import score_probs
-
-    if not images or any(not im.truth for im in images):
-        return None
-    total = float(sum(weights))
-    rows = []
-    for k, im in enumerate(images):
-        blend = sum((w / total) * run[k].astype(np.float32) for w, run in zip(weights, runs) if w)
-        probs = np.clip(np.rint(blend), 0, 255).astype(np.uint8)
-        level = resolve_threshold(thresholds, im.group or None, im.data_source or None)
-        rows += score_probs(probs, im.shape, im.scale, im.truth, level, im.rle_order)
-    return float(np.mean(rows))
 
 
 def ensemble_config(

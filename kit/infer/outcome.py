@@ -1,4 +1,5 @@
-"""Whether a finished prediction run failed as a whole although its submission file is valid.
+"""A finished prediction run's report (:class:`PredictionReport`, one :class:`ImageResult` per test image), and
+whether the run failed as a whole although its submission file is valid.
 
 A run where every test image failed, or where every prediction is empty although the ensemble's OOF predictions
 rarely were (``oof_nonempty`` in ensemble.json), leaves a valid file that is certainly garbage:
@@ -7,13 +8,68 @@ rarely were (``oof_nonempty`` in ensemble.json), leaves a valid file that is cer
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+import pandas as pd
 
 if TYPE_CHECKING:
     from kit.infer.ensemble import EnsembleConfig
-    from kit.infer.runner import PredictionReport
 
-__all__ = ["PredictionFailed", "check_outcome"]
+__all__ = ["ImageResult", "PredictionReport", "PredictionFailed", "check_outcome"]
+
+
+@dataclass
+class ImageResult:
+    """What happened to one test image (a row of :meth:`PredictionReport.table`)."""
+
+    image_id: str
+    status: str  # "predicted", "budget" (not reached: empty fallback rows), "error" (skipped: fallback rows)
+    height: int | None = None
+    width: int | None = None
+    organ: str | None = None
+    data_source: str | None = None
+    threshold: float | None = None
+    foreground: float | None = None  # predicted share of the image's pixels (all classes)
+    seconds: float = 0.0
+    error: str = ""
+
+
+@dataclass
+class PredictionReport:
+    """The submission written, one :class:`ImageResult` per test image, and the run's timing."""
+
+    submission: Path
+    competition: str
+    data_dir: Path | None = None  # the competition folder found
+    results: list[ImageResult] = field(default_factory=list)
+    seconds: float = 0.0
+    budget_seconds: float | None = None
+    note: str = ""  # where the submission ids came from when not from sample_submission.csv
+
+    @property
+    def predicted(self) -> int:
+        """Images with predicted rows."""
+        return sum(r.status == "predicted" for r in self.results)
+
+    @property
+    def failed(self) -> list[ImageResult]:
+        """Images that failed (they keep their empty fallback rows), each with its error."""
+        return [r for r in self.results if r.status == "error"]
+
+    def table(self) -> pd.DataFrame:
+        """One row per test image."""
+        return pd.DataFrame([asdict(r) for r in self.results])
+
+    def __str__(self) -> str:
+        counts = self.table()["status"].value_counts().to_dict() if self.results else {}
+        budget = "" if self.budget_seconds is None else f" of a {self.budget_seconds:.0f} s budget"
+        parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no images"
+        failures = "".join(f"\n  failed {r.image_id}: {r.error}" for r in self.failed)
+        note = f" ({self.note})" if self.note else ""
+        return (f"{self.submission}: {len(self.results)} test images ({parts}) in {self.seconds:.1f} s{budget}; "
+                f"validated{note}{failures}")
 
 
 class PredictionFailed(ValueError):

@@ -28,7 +28,7 @@ import threading
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -39,7 +39,7 @@ from kit.competitions import CompetitionProfile, get_profile
 from kit.fsutil import remove_stale_temps
 from kit.infer.ensemble import EnsembleConfig
 from kit.infer.merge import encode_probs, labels_from_probs, upsample
-from kit.infer.outcome import check_outcome
+from kit.infer.outcome import ImageResult, PredictionReport, check_outcome
 from kit.infer.postprocess import clean_mask, clean_probs, resolve_threshold
 from kit.io import open_image
 from kit.paths import find_competition_data, find_file
@@ -48,8 +48,7 @@ from kit.submit import mask_rows, read_sample_ids, rle_rows, sample_from_test_im
 from kit.submit import validate_submission
 from kit.submit import write_fallback_submission, write_submission
 
-__all__ = ["TestImage", "ImageResult", "PredictionReport", "Budget", "find_test_images",
-           "find_ensemble", "predict_submission"]
+__all__ = ["TestImage", "Budget", "find_test_images", "find_ensemble", "predict_submission"]
 
 
 @dataclass(frozen=True)
@@ -61,58 +60,6 @@ class TestImage:
     organ: str | None = None
     data_source: str | None = None
     pixel_size: float | None = None
-
-
-@dataclass
-class ImageResult:
-    """What happened to one test image (a row of :meth:`PredictionReport.table`)."""
-
-    image_id: str
-    status: str  # "predicted", "budget" (not reached: empty fallback rows), "error" (skipped: fallback rows)
-    height: int | None = None
-    width: int | None = None
-    organ: str | None = None
-    data_source: str | None = None
-    threshold: float | None = None
-    foreground: float | None = None  # predicted share of the image's pixels (all classes)
-    seconds: float = 0.0
-    error: str = ""
-
-
-@dataclass
-class PredictionReport:
-    """The submission written, one :class:`ImageResult` per test image, and the run's timing."""
-
-    submission: Path
-    competition: str
-    data_dir: Path | None = None  # the competition folder found
-    results: list[ImageResult] = field(default_factory=list)
-    seconds: float = 0.0
-    budget_seconds: float | None = None
-    note: str = ""  # where the submission ids came from when not from sample_submission.csv
-
-    @property
-    def predicted(self) -> int:
-        """Images with predicted rows."""
-        return sum(r.status == "predicted" for r in self.results)
-
-    @property
-    def failed(self) -> list[ImageResult]:
-        """Images that failed (they keep their empty fallback rows), each with its error."""
-        return [r for r in self.results if r.status == "error"]
-
-    def table(self) -> pd.DataFrame:
-        """One row per test image."""
-        return pd.DataFrame([asdict(r) for r in self.results])
-
-    def __str__(self) -> str:
-        counts = self.table()["status"].value_counts().to_dict() if self.results else {}
-        budget = "" if self.budget_seconds is None else f" of a {self.budget_seconds:.0f} s budget"
-        parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no images"
-        failures = "".join(f"\n  failed {r.image_id}: {r.error}" for r in self.failed)
-        note = f" ({self.note})" if self.note else ""
-        return (f"{self.submission}: {len(self.results)} test images ({parts}) in {self.seconds:.1f} s{budget}; "
-                f"validated{note}{failures}")
 
 
 class Budget:

@@ -138,11 +138,11 @@ def score_submission(
     validate_submission(submission, profile, image_sizes=sizes)
     predicted = dict(zip(*(_read(submission)[c] for c in profile.submission_columns)))
     missing = [row_id for row_id in truth if row_id not in predicted]
-    if missing:
-        raise ValueError(f"{submission} lacks {len(missing)} labelled ids, e.g. {missing[0]!r} (labels: {labels})")
     extra = sorted(set(predicted) - set(truth))
-    if extra:
-        raise ValueError(f"{submission} has {len(extra)} ids without labels in {labels}, e.g. {extra[0]!r}")
+    if missing or extra:  # the ids must match the labels both ways; missing ones are named first
+        problem = (f"lacks {len(missing)} labelled ids, e.g. {missing[0]!r} (labels: {labels})" if missing
+                   else f"has {len(extra)} ids without labels in {labels}, e.g. {extra[0]!r}")
+        raise ValueError(f"{submission} {problem}")
     meta = table.set_index(profile.id_column) if profile.id_column in table.columns else None
     rows = []
     for row_id, true_rle in truth.items():

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import time
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -24,13 +21,12 @@ import pandas as pd
 
 from kit.competitions import DEFAULT_COMPETITION, CompetitionProfile, get_profile
 from kit.kernels.build import KernelFolder, build_kernels, submission_warnings
-from kit.kernels.sandbox import make_offline_env, network_cut, run_notebook_offline
+from kit.kernels.sandbox import make_offline_env, network_cut, pick_python, run_notebook_offline, wheel_top_levels
 from kit.kernels.settings import KernelSettings, load_dataset_settings, load_kernel_settings
 
-__all__ = ["KernelRun", "Rehearsal", "LAYOUTS", "smoke_parameters", "hidden_test_set", "pick_python", "rehearse"]
+__all__ = ["KernelRun", "Rehearsal", "LAYOUTS", "smoke_parameters", "hidden_test_set", "rehearse"]
 
 LAYOUTS = ("new", "legacy")
-IMAGE_MODULES = ("torch", "numpy", "pandas", "papermill", "ipykernel", "nbformat")  # a Kaggle-like Python has them
 _PATH_PARAMETERS = ("DATA_DIR", "OUT_DIR", "RUN_DIR", "RUN_DIRS", "OUT", "ENSEMBLE", "SUBMISSION")
 _BROKEN_BYTES = 256  # what is left of the hidden rerun's truncated image
 
@@ -135,40 +131,6 @@ def hidden_test_set(profile: CompetitionProfile, data: Path, out: Path) -> tuple
         row = table[table[profile.id_column] == first].assign(**{profile.id_column: broken})
         _replace_csv(pd.concat([table, row], ignore_index=True), out / profile.test_csv)
     return out, broken
-
-
-def pick_python(python: str | None = None) -> tuple[str, bool, str]:
-    """(interpreter, has its own Kaggle-like packages, note): ``python``, else a ``python3.12`` that can import
-    the image's packages (Kaggle runs 3.12), else this interpreter with this environment's packages."""
-    version = sys.version.split()[0]
-    candidate = python or shutil.which("python3.12")
-    reason = "no python3.12 on PATH"
-    if candidate:
-        code = f"import sys, {', '.join(IMAGE_MODULES)}; print(sys.version.split()[0])"
-        try:
-            result = subprocess.run([candidate, "-c", code], capture_output=True, text=True, timeout=300)
-            found = result.stdout.strip() if result.returncode == 0 else ""
-            reason = (f"{candidate} cannot import {', '.join(IMAGE_MODULES)} "
-                      f"({(result.stderr.strip().splitlines() or ['?'])[0]})") if not found else ""
-        except (OSError, subprocess.TimeoutExpired) as err:
-            found, reason = "", f"{candidate}: {err}"
-        if found:
-            return candidate, True, f"Python {found} ({candidate}) with its own packages"
-        if python:
-            raise ValueError(f"--python {reason}")
-    return sys.executable, False, (f"Python {version} ({sys.executable}) with this environment's package versions: "
-                                   f"Kaggle runs Python 3.12, but {reason}")
-
-
-def _wheel_top_levels(folder: Path) -> set[str]:
-    """Import names and distribution names inside the wheels of ``folder`` (hidden from the sandbox)."""
-    names = set()
-    for wheel in folder.glob("*.whl"):
-        names.add(wheel.name.split("-")[0].lower())
-        with zipfile.ZipFile(wheel) as archive:
-            names |= {n.split("/")[0].removesuffix(".py").lower() for n in archive.namelist()
-                      if not n.split("/")[0].endswith((".dist-info", ".data"))}
-    return names
 
 
 def _mount_points(settings: KernelSettings, layout: str, user: str, competition: str, dataset_slugs: dict[str, str],
@@ -348,7 +310,7 @@ def rehearse(
         wheels = build_wheels_dataset(root / "datasets" / "wheels", user, download=False, repack=ok)
     wheels = Path(wheels).resolve()
     python_path, own, python_note = pick_python(python)
-    runner = _Runner(root, python_path, own, _wheel_top_levels(wheels) | {"kit"}, timeout, log)
+    runner = _Runner(root, python_path, own, wheel_top_levels(wheels) | {"kit"}, timeout, log)
     report.notes += [python_note, f"mount layout: {layout}; mode: {'smoke' if smoke else 'as built'}",
                      "network: cut (unshare -n)" if runner.prefix else
                      f"network: NOT cut ({runner.why}); a socket guard refuses non-loopback connections"]

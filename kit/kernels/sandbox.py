@@ -6,22 +6,28 @@ the wheels dataset ships (so the bootstrap cell must install them), the network 
 * :func:`make_offline_env`: a venv whose python sees this environment's packages minus ``hidden`` (or, for an
   interpreter that has its own packages, e.g. a Python 3.12 with the Kaggle image's versions, those).
 * :func:`run_notebook_offline`: papermill inside the namespace, the whole process group killed past a timeout.
+* :func:`pick_python`: the interpreter (a Kaggle-like Python 3.12 when there is one); :func:`wheel_top_levels`:
+  the names the wheels dataset ships (hidden from the sandbox).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import site
 import subprocess
 import sys
 import textwrap
+import zipfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
-__all__ = ["DRIVER", "GUARD", "network_cut", "make_offline_env", "find_spec_origins", "run_in_own_session",
-           "run_notebook_offline"]
+__all__ = ["DRIVER", "GUARD", "IMAGE_MODULES", "network_cut", "make_offline_env", "find_spec_origins",
+           "run_in_own_session", "run_notebook_offline", "pick_python", "wheel_top_levels"]
+
+IMAGE_MODULES = ("torch", "numpy", "pandas", "papermill", "ipykernel", "nbformat")  # a Kaggle-like Python has them
 
 # Runs inside the network namespace with the sandbox's python: loopback up (the kernel talks to papermill over
 # it), proof that the outside is unreachable, then the notebook.
@@ -146,3 +152,37 @@ def run_notebook_offline(
             "timeout": int(timeout), "parameters": parameters}
     command = [*(prefix or []), str(python), "-c", DRIVER, json.dumps(args)]
     return run_in_own_session(command, cwd, env, timeout * 3)
+
+
+def pick_python(python: str | None = None) -> tuple[str, bool, str]:
+    """(interpreter, has its own Kaggle-like packages, note): ``python``, else a ``python3.12`` that can import
+    the image's packages (Kaggle runs 3.12), else this interpreter with this environment's packages."""
+    version = sys.version.split()[0]
+    candidate = python or shutil.which("python3.12")
+    reason = "no python3.12 on PATH"
+    if candidate:
+        code = f"import sys, {', '.join(IMAGE_MODULES)}; print(sys.version.split()[0])"
+        try:
+            result = subprocess.run([candidate, "-c", code], capture_output=True, text=True, timeout=300)
+            found = result.stdout.strip() if result.returncode == 0 else ""
+            reason = (f"{candidate} cannot import {', '.join(IMAGE_MODULES)} "
+                      f"({(result.stderr.strip().splitlines() or ['?'])[0]})") if not found else ""
+        except (OSError, subprocess.TimeoutExpired) as err:
+            found, reason = "", f"{candidate}: {err}"
+        if found:
+            return candidate, True, f"Python {found} ({candidate}) with its own packages"
+        if python:
+            raise ValueError(f"--python {reason}")
+    return sys.executable, False, (f"Python {version} ({sys.executable}) with this environment's package versions: "
+                                   f"Kaggle runs Python 3.12, but {reason}")
+
+
+def wheel_top_levels(folder: Path) -> set[str]:
+    """Import names and distribution names inside the wheels of ``folder`` (hidden from the sandbox)."""
+    names = set()
+    for wheel in folder.glob("*.whl"):
+        names.add(wheel.name.split("-")[0].lower())
+        with zipfile.ZipFile(wheel) as archive:
+            names |= {n.split("/")[0].removesuffix(".py").lower() for n in archive.namelist()
+                      if not n.split("/")[0].endswith((".dist-info", ".data"))}
+    return names

@@ -14,6 +14,7 @@ from kit.train.config import TrainConfig
 __all__ = [
     "model_spec", "resolve_spec_weights", "default_encoder_weights", "build_model_from_spec", "fold_items",
     "build_datasets", "build_transform", "build_loader", "build_optimizer", "EpochSampler", "fold_group_of",
+    "amp_dtype",
 ]
 
 _COLOR_POOL = 16  # training images whose LAB statistics form the ColorTransfer reference pool
@@ -180,3 +181,13 @@ def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.
     if config.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=config.max_lr, weight_decay=config.weight_decay)
     return torch.optim.SGD(params, lr=config.max_lr, momentum=0.9, weight_decay=config.weight_decay)
+
+
+def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
+    """Autocast dtype: None on the CPU or with "off"; "auto" is bf16 on compute capability >= 8 (A100, H100, L4)
+    and fp16 below (Kaggle's T4 and P100, where bf16 would only be emulated)."""
+    if device.type != "cuda" or mode == "off":
+        return None
+    if mode == "auto":
+        return torch.bfloat16 if torch.cuda.get_device_capability(device)[0] >= 8 else torch.float16
+    return torch.bfloat16 if mode == "bf16" else torch.float16

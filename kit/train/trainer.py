@@ -4,45 +4,24 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
-from kit.fsutil import atomic_path
-from kit.models.checkpoint import (load_checkpoint, non_finite_tensors, rng_state, save_checkpoint, set_rng_state,
-                                   unwrap)
-from kit.train.builders import (build_datasets, build_loader, build_model_from_spec, build_optimizer, model_spec,
-                                resolve_spec_weights)
+from kit.models.checkpoint import load_checkpoint, non_finite_tensors, rng_state, set_rng_state, unwrap
+from kit.train.builders import (amp_dtype, build_datasets, build_loader, build_model_from_spec, build_optimizer,
+                                model_spec, resolve_spec_weights)
 from kit.train.config import TrainConfig
-from kit.train.run_folder import copy_tiles_files, model_contract
+from kit.train.run_folder import copy_tiles_files, log_columns, model_contract, start_wandb, write_epoch_files
 from kit.train.schedule import learning_rate
+from kit.train.validation import WholeImageValidator, probabilities, score_tiles, tile_oof
 
-__all__ = ["Trainer", "LOG_COLUMNS"]
-
-#: log.csv columns; per-class ``val_dice_<class>`` columns follow ``val_dice`` for multi-class runs. ``val_dice`` is
-#: the competition metric on whole held-out images (``val_images`` of them; 0: scored on tiles, see
-#: :mod:`kit.train.validation`), ``val_tile_dice`` the cheap per-tile score; NaN on epochs not validated.
-LOG_COLUMNS = ("epoch", "lr", "train_loss", "val_loss", "val_dice", "val_iou", "val_tile_dice", "val_images",
-               "seconds")
-
-
-def _amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
-    """Autocast dtype: None on the CPU or with "off"; "auto" is bf16 on compute capability >= 8 (A100, H100, L4)
-    and fp16 below (Kaggle's T4 and P100, where bf16 would only be emulated)."""
-    if device.type != "cuda" or mode == "off":
-        return None
-    if mode == "auto":
-        return torch.bfloat16 if torch.cuda.get_device_capability(device)[0] >= 8 else torch.float16
-    return torch.bfloat16 if mode == "bf16" else torch.float16
-
+__all__ = ["Trainer"]
 
 class Trainer:
     """Fit one model with one recipe; every file it writes lives in ``config.out_dir``.
@@ -98,19 +77,16 @@ class Trainer:
             train_data, val_data = build_datasets(config)
         self.train_data, self.val_data = train_data, val_data
         self.class_names = config.class_names
-        self.log_columns = list(LOG_COLUMNS)
-        self.log_columns[5:5] = [f"val_dice_{name}" for name in self.class_names if len(self.class_names) > 1]
+        self.log_columns = log_columns(self.class_names)
         self.validator = None
         if self.is_main:
-            from kit.train.validation import WholeImageValidator
-
             self.validator = WholeImageValidator.create(config, val_data, self.device)
         self.train_loader = build_loader(train_data, config, train=True, rank=rank, world_size=world_size)
         self.val_loader = build_loader(val_data, config, train=False)
         self.loss_fn = build_loss(config.loss, mode=config.mode, ignore_index=config.ignore_index,
                                   output_kinds=getattr(unwrap(self.model), "output_kinds", None))
         self.optimizer = build_optimizer(self.model, config)
-        self.amp_dtype = _amp_dtype(config.amp, self.device)
+        self.amp_dtype = amp_dtype(config.amp, self.device)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.steps_per_epoch = math.ceil(self._batches_per_epoch() / config.grad_accum)
         self.total_steps = self.steps_per_epoch * config.epochs
@@ -203,7 +179,7 @@ class Trainer:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             self.config.save(self.out_dir / "config.json")
             copy_tiles_files(self.config, self.out_dir)
-            self._start_wandb()
+            self._wandb = start_wandb(self.config, self.out_dir)
         done_now, self.stopped = 0, ""
         while not self.stopped:
             self.stopped = self._sync(self._stop_reason(done_now, stop_after, time.perf_counter() - start))
@@ -268,7 +244,7 @@ class Trainer:
         if improved:
             self.best_score, self.best_epoch = val["val_dice"], epoch
         if self.is_main:
-            self._write_epoch_files(improved)
+            write_epoch_files(self.out_dir, self.state(), self.history, self.log_columns, improved)
             if self._wandb is not None:
                 self._wandb.log(row)
 
@@ -343,17 +319,6 @@ class Trainer:
         return images, masks.to(self.device, non_blocking=True)
 
     # ------------------------------------------------------------ evaluation
-    def _probabilities(self, logits: torch.Tensor) -> torch.Tensor:
-        if isinstance(logits, (list, tuple)):
-            logits = logits[0]
-        return torch.sigmoid(logits) if self.config.num_classes == 1 else torch.softmax(logits, dim=1)
-
-    def _labels(self, probs: torch.Tensor) -> np.ndarray:
-        """N×H×W label maps by the kit's one threshold rule (:func:`kit.metrics.labels_from_probs`)."""
-        from kit.metrics import labels_from_probs
-
-        return np.stack([labels_from_probs(p, self.config.threshold) for p in probs.float().cpu()])
-
     @torch.no_grad()
     def predict(self, loader=None):
         """Yield (probabilities N×C×H×W float on CPU, masks) over ``loader`` (default: the validation loader)."""
@@ -363,13 +328,14 @@ class Trainer:
             images, _ = self._to_device(images, masks)
             with self._autocast():
                 logits = model(images)
-            yield self._probabilities(logits).float().cpu(), masks
+            yield probabilities(logits, self.config.num_classes).float().cpu(), masks
 
     def validate(self) -> dict[str, float]:
         """One log row's validation columns: ``val_dice`` (+ ``val_dice_<class>``) and ``val_iou`` of the whole
         held-out images (the competition metric; tiles when there is no validator), ``val_images``, and from
         the validation loader ``val_loss`` and ``val_tile_dice`` (mean per-tile Dice, empty vs empty = 1)."""
-        tiles = self._validate_tiles()
+        model = unwrap(self.model)  # no DDP collectives: rank 0 may evaluate alone
+        tiles = score_tiles(model, self.val_loader, self.loss_fn, self.config, self._to_device, self._autocast)
         row = {"val_loss": tiles["loss"], "val_tile_dice": tiles["dice"], "val_images": 0}
         if self.validator is None:
             per_class = [tiles["per_class"][k]["dice"] for k in tiles["per_class"]]
@@ -385,45 +351,7 @@ class Trainer:
             row.update({f"val_dice_{name}": float(v) for name, v in zip(self.class_names, per_class)})
         return row
 
-    def _validate_tiles(self) -> dict:
-        """Loss and SegmentationMeter scores over the validation loader (``ignore_index`` pixels skipped)."""
-        from kit.metrics import SegmentationMeter
-
-        meter = SegmentationMeter(num_classes=max(2, self.config.num_classes), ignore_index=self.config.ignore_index)
-        total, count = 0.0, 0
-        model = unwrap(self.model)  # no DDP collectives: rank 0 may evaluate alone
-        model.eval()
-        with torch.no_grad():
-            for images, masks in self.val_loader:
-                images, masks_dev = self._to_device(images, masks)
-                with self._autocast():
-                    logits = model(images)
-                    total += float(self.loss_fn(logits, masks_dev)) * images.shape[0]
-                count += images.shape[0]
-                meter.update(self._labels(self._probabilities(logits)), masks.numpy())
-        scores = meter.compute()
-        return {"loss": total / max(count, 1), **scores}
-
     # ----------------------------------------------------------------- files
-    def _write_epoch_files(self, improved: bool) -> None:
-        state = self.state()
-        if improved:  # best before last: a failed best.pt write leaves last.pt at the previous epoch, so it is redone
-            save_checkpoint(self.out_dir / "best.pt", state)
-        save_checkpoint(self.out_dir / "last.pt", state)
-        with atomic_path(self.out_dir / "log.csv", suffix=".csv") as tmp:
-            pd.DataFrame(self.history, columns=self.log_columns).to_csv(tmp, index=False)
-
-    def _start_wandb(self) -> None:
-        if not self.config.wandb:
-            return
-        try:
-            import wandb
-        except ImportError:
-            warnings.warn("wandb is not installed; logging to log.csv only", stacklevel=2)
-            return
-        os.environ.setdefault("WANDB_MODE", "offline")
-        self._wandb = wandb.init(dir=str(self.out_dir), config=self.config.to_dict(), reinit=True)
-
     def save_oof(self, path: str | Path | None = None) -> Path:
         """Predict every held-out image with the best checkpoint and write ``oof.npz`` (:mod:`kit.train.oof`):
         whole images at the working resolution, or the validation tiles when validating on tiles."""
@@ -435,8 +363,6 @@ class Trainer:
             unwrap(self.model).load_state_dict(load_checkpoint(best)["model"])
         if self.validator is not None:
             return write_oof(path, self.validator.predict(unwrap(self.model), self.validator.images, truth=True))
-        from kit.train.validation import tile_oof
-
         return write_oof(path, tile_oof(self.predict(), getattr(self.val_data, "items", pd.DataFrame()), self.config))
 
     def summary(self) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from kit.train.config import TrainConfig
 from kit.train.oof import OofImage
 
 __all__ = ["HeldOutImage", "WholeImageValidator", "class_planes", "working_targets", "tile_oof",
-           "read_working_image"]
+           "read_working_image", "probabilities", "score_tiles"]
 
 
 @dataclass
@@ -269,3 +269,33 @@ def read_working_image(config: TrainConfig, image: OofImage) -> np.ndarray:
         path = found[image.id]
     with open_image(path) as reader:
         return reader.read(0, 0, reader.height, reader.width, out_size=(h, w))
+
+
+def probabilities(logits: torch.Tensor | list | tuple, num_classes: int) -> torch.Tensor:
+    """Per-class probabilities of a model's logits (its first output when it returns several): sigmoid for
+    one class, softmax over the class axis otherwise."""
+    if isinstance(logits, (list, tuple)):
+        logits = logits[0]
+    return torch.sigmoid(logits) if num_classes == 1 else torch.softmax(logits, dim=1)
+
+
+@torch.no_grad()
+def score_tiles(model: torch.nn.Module, loader: Iterable, loss_fn: Callable, config: TrainConfig,
+                to_device: Callable, autocast: Callable) -> dict:
+    """Loss and SegmentationMeter scores of ``model`` over a tile loader (``ignore_index`` pixels skipped); labels
+    by the kit's one threshold rule (:func:`kit.metrics.labels_from_probs`). ``to_device(images, masks)`` and
+    ``autocast()`` are the trainer's."""
+    from kit.metrics import SegmentationMeter, labels_from_probs
+
+    meter = SegmentationMeter(num_classes=max(2, config.num_classes), ignore_index=config.ignore_index)
+    total, count = 0.0, 0
+    model.eval()
+    for images, masks in loader:
+        images, masks_dev = to_device(images, masks)
+        with autocast():
+            logits = model(images)
+            total += float(loss_fn(logits, masks_dev)) * images.shape[0]
+        count += images.shape[0]
+        probs = probabilities(logits, config.num_classes).float().cpu()
+        meter.update(np.stack([labels_from_probs(p, config.threshold) for p in probs]), masks.numpy())
+    return {"loss": total / max(count, 1), **meter.compute()}
