@@ -16,7 +16,8 @@ from torch.utils.data import Dataset
 
 from kit.kernels import build_weights_dataset
 from kit.models import build_model
-from kit.models.pretrained import MANIFEST_FILE, file_sha256, read_manifest, resolve_encoder_weights
+from kit.fingerprint import file_hash
+from kit.models.pretrained import MANIFEST_FILE, read_manifest, resolve_encoder_weights
 from kit.train import TrainConfig, Trainer
 
 ENCODER = "tu-test_resnet"  # timm's 2.3 M-parameter test network; its default pretrained tag is r160_in1k
@@ -166,7 +167,7 @@ def test_manifest_files_are_checked_and_stay_inside_their_folder(tmp_path, kaggl
     folder = build_weights_dataset(tmp_path / "w", "someuser", [f"{ENCODER}.r160_in1k"], from_dir=tmp_path / "src")
     (entry,) = read_manifest(folder)
     assert (entry.encoder, entry.tag, entry.file) == (ENCODER, "r160_in1k", "tu-test_resnet.r160_in1k.safetensors")
-    assert entry.sha256 == file_sha256(folder / entry.file) and "huggingface.co/timm/test_resnet" in entry.source
+    assert entry.sha256 == file_hash(folder / entry.file) and "huggingface.co/timm/test_resnet" in entry.source
     legacy = kaggle_input / "seg-kit-weights"  # the legacy mount /kaggle/input/<slug>/
     shutil.copytree(folder, legacy)
     assert resolve_encoder_weights("r160_in1k", ENCODER).path == legacy / entry.file

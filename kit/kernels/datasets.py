@@ -185,8 +185,9 @@ def build_weights_dataset(
     before it is added. Entries already in the folder are kept unless rebuilt (no ``encoders`` and no folder: an
     empty weights dataset, as the offline rehearsal mounts). Returns the folder.
     """
+    from kit.fingerprint import file_hash
     from kit.models.weights import WEIGHT_SUFFIXES
-    from kit.models.pretrained import (MANIFEST_FILE, WeightsEntry, download_weights, file_sha256, read_manifest,
+    from kit.models.pretrained import (MANIFEST_FILE, WeightsEntry, download_weights, read_manifest,
                                        weights_key, write_manifest)
 
     folder = Path(out_dir)
@@ -213,7 +214,7 @@ def build_weights_dataset(
             suffix = source_path.suffix if source_path.suffix in WEIGHT_SUFFIXES else ".pth"  # HF pytorch_model.bin
             target = tmp / f"{encoder}.{tag}{suffix}"
             shutil.copyfile(source_path, target)
-            entries[(encoder, tag)] = WeightsEntry(encoder, tag, target.name, file_sha256(target), source)
+            entries[(encoder, tag)] = WeightsEntry(encoder, tag, target.name, file_hash(target), source)
         write_manifest(tmp, list(entries.values()))
         resources = [{"path": MANIFEST_FILE, "description": "kit weights manifest: encoder + tag -> file, sha256, "
                                                             "source"}]

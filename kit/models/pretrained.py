@@ -16,17 +16,17 @@ resolved in this order:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from kit.fingerprint import file_hash
 from kit.models.weights import WEIGHT_SUFFIXES, resolve_weights_path
 from kit.paths import find_marked_folders, kaggle_input_root, path_inside
 
 __all__ = ["MANIFEST_FILE", "IMAGENET", "WeightsKey", "WeightsEntry", "ResolvedWeights", "weights_key",
-           "default_encoder_weights", "read_manifest", "write_manifest", "file_sha256", "weights_folders",
+           "default_encoder_weights", "read_manifest", "write_manifest", "weights_folders",
            "downloads_allowed", "hub_repo", "download_weights", "resolve_encoder_weights"]
 
 MANIFEST_FILE = "kit-weights.json"
@@ -116,15 +116,6 @@ def default_encoder_weights(encoder: str | None) -> str | None:
     return IMAGENET
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def read_manifest(folder: str | os.PathLike) -> list[WeightsEntry]:
     """The entries of ``folder/kit-weights.json``; a broken manifest raises ValueError naming it and the entry.
     Files must be weights files inside ``folder`` (paths read from the manifest stay inside it)."""
@@ -178,7 +169,7 @@ def _find_in_folder(folder: Path, key: WeightsKey) -> tuple[Path, WeightsEntry] 
     if not path.is_file():
         raise FileNotFoundError(f"{folder / MANIFEST_FILE} lists {entry.file} for {key.encoder} {key.tag}, "
                                 f"but the file is missing")
-    if file_sha256(path) != entry.sha256:
+    if file_hash(path) != entry.sha256:
         raise ValueError(f"{path}: sha256 differs from {folder / MANIFEST_FILE} (truncated or replaced file); "
                          f"rebuild the weights dataset")
     return path, entry
