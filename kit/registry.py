@@ -94,6 +94,15 @@ class Registry(Mapping[str, T], Generic[T]):
         self.get(name, where)
         return self._key(name)
 
+    def check_all(self, names: Iterable[str], where: str = "") -> list[str]:
+        """Each of ``names`` as registered; unknown ones raise one :class:`UnknownNameError` whose ``name`` is the
+        list of them (the suggestion is for the first)."""
+        names = list(names)
+        unknown = [name for name in names if name not in self]
+        if unknown:
+            raise self.error(unknown, where)
+        return [self._key(name) for name in names]
+
     def get(self, name: str, where: str = "") -> T:  # type: ignore[override]
         """The item registered as ``name``; an unknown one raises :class:`UnknownNameError` (closest name, valid
         names). ``where`` names the context in the message ("in spec 'x'")."""
@@ -105,10 +114,11 @@ class Registry(Mapping[str, T], Generic[T]):
     def error(self, name: object, where: str = "") -> UnknownNameError:
         """The :class:`UnknownNameError` for ``name`` (for callers that look names up their own way)."""
         valid = self.names()
-        close = difflib.get_close_matches(str(self._key(name)), valid, n=1)
+        first = name[0] if isinstance(name, list) and name else name
+        close = difflib.get_close_matches(str(self._key(first)), valid, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         message = self.unknown.format(kind=self.kind, name=name, where=f" {where}" if where else "", hint=hint,
-                                      valid=", ".join(valid))
+                                      valid=", ".join(valid) or "none")
         return UnknownNameError(message, self.kind, name, close[0] if close else None, valid)
 
     def __getitem__(self, name: str) -> T:

@@ -22,7 +22,8 @@ from typing import Any, Mapping
 
 from kit.registry import Registry, UnknownNameError, file_or_name, json_files
 
-__all__ = ["RECIPES_DIR", "RECIPES", "Recipe", "list_recipes", "load_recipe", "recipe_path", "check_recipe", "check_recipe_file"]
+__all__ = ["RECIPES_DIR", "RECIPES", "Recipe", "list_recipes", "load_recipe", "recipe_path", "check_recipe",
+           "check_recipe_file"]
 
 RECIPES_DIR = Path(__file__).resolve().parent
 _SECTIONS = ("train", "tiling", "inference")
