@@ -12,11 +12,12 @@ from typing import Any
 
 from kit.kernels.settings import repo_root
 from kit.options import default_of
+from kit.registry import Registry
 
 __all__ = ["NOTEBOOKS", "PARAMETER_DEFAULTS", "notebook_path", "parameter_values", "library_default",
            "as_parameters", "run_notebook"]
 
-NOTEBOOKS = ("00_tiling", "01_training", "02_ensembling", "03_inference")
+NOTEBOOKS = Registry.of("notebook", ("00_tiling", "01_training", "02_ensembling", "03_inference"))
 
 _TRAIN = "kit.train.config:TrainConfig."
 _TRAIN_FIELDS = ("competition", "arch", "encoder", "encoder_weights", "model_kwargs", "num_classes", "loss", "epochs",
@@ -49,9 +50,7 @@ PARAMETER_DEFAULTS: dict[str, dict[str, str]] = {
 
 def notebook_path(name: str) -> Path:
     """The committed notebook ``notebooks/<name>.ipynb``; unknown names list the valid ones."""
-    if name not in NOTEBOOKS:
-        raise KeyError(f"unknown notebook {name!r}; valid: {', '.join(NOTEBOOKS)}")
-    return repo_root() / "notebooks" / f"{name}.ipynb"
+    return repo_root() / "notebooks" / f"{NOTEBOOKS.check(name)}.ipynb"
 
 
 def parameter_values(name: str) -> dict[str, Any]:
@@ -83,7 +82,8 @@ def library_default(reference: str) -> Any:
 
 def as_parameters(notebook: str, values: dict[str, Any]) -> dict[str, Any]:
     """Library settings by name (a recipe's tiling or inference section) as ``notebook``'s parameters."""
-    names = {reference.rpartition(".")[2]: parameter for parameter, reference in PARAMETER_DEFAULTS[notebook].items()}
+    references = PARAMETER_DEFAULTS[NOTEBOOKS.check(notebook)].items()
+    names = {reference.rpartition(".")[2]: parameter for parameter, reference in references}
     unknown = sorted(set(values) - set(names))
     if unknown:
         raise KeyError(f"notebook {notebook} has no parameter for {unknown}; it takes {', '.join(sorted(names))}")

@@ -17,7 +17,7 @@ NOT_DEFAULTS = {
 }
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS)
+@pytest.mark.parametrize("notebook", list(NOTEBOOKS))
 def test_parameters_cell_holds_the_library_defaults(notebook):
     values = parameter_values(notebook)
     assert set(values) == set(PARAMETER_DEFAULTS[notebook]) | NOT_DEFAULTS[notebook]  # every parameter classified
