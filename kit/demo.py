@@ -104,12 +104,12 @@ class DemoSummary:
             f"  tiles: {self.tiles_kept} kept of {self.tiles_total} grid tiles",
             f"  end of the training curve: {curve or 'n/a'}",
             f"  OOF Dice of the ensemble (notebook 02): {oof}",
-            f"  hold-out {self.holdout.get('metric', 'score')} of submission.csv on "
-            f"{self.holdout.get('n_images', 0)} hidden test images: {self.holdout.get('score', float('nan')):.4f}"
-            + (f" ({groups})" if groups else ""),
+            (f"  hold-out {self.holdout.get('metric', 'score')} of submission.csv on "
+             f"{self.holdout.get('n_images', 0)} hidden test images: {self.holdout.get('score', float('nan')):.4f}"
+             + (f" ({groups})" if groups else "")),
             f"  wall time: {sum(self.seconds.values()):.0f} s ({timing})",
-            f"  executed notebooks, {len(self.plots)} plots (plots/), checkpoints, ensemble.json and submission.csv "
-            f"are in {self.run_dir}",
+            (f"  executed notebooks, {len(self.plots)} plots (plots/), checkpoints, ensemble.json and submission.csv "
+             f"are in {self.run_dir}"),
         ]
         return "\n".join(lines)
 
