@@ -10,7 +10,8 @@ HELP = ("predict the test split into submission.csv (fallback written first, wal
         "--score prints the hold-out Dice when the data has hidden labels (synthetic samples)")
 
 #: flag -> predict_submission parameter (default and type from its signature), with the flag's help
-_FLAGS = {"--ensemble": "ensemble", "--out": "out", "--device": "device", "--batch-size": "batch_size", "--skip-errors": "skip_errors"}
+_FLAGS = {"--ensemble": "ensemble", "--out": "out", "--device": "device", "--batch-size": "batch_size",
+          "--skip-errors": "skip_errors"}
 _HELPS = {"--ensemble": "ensemble.json or its folder (default: the first ensemble.json under the Kaggle input)",
           "--out": "submission file to write", "--device": "cpu, cuda, cuda:1 (default: CUDA when available)",
           "--batch-size": "windows per forward pass", "--skip-errors": "a failing image keeps its empty fallback rows"}
