@@ -1,45 +1,33 @@
-"""kit.ensemble.estimate: cross-fitted OOF Dice and the grouped standard error."""
+"""kit.ensemble.estimate: the standard error of an OOF score over its fold groups."""
 
 import numpy as np
 import pytest
 
-from kit.ensemble.estimate import cross_fitted_dice, group_parts, grouped_standard_error, oof_estimate
-
-
-def test_group_parts_keep_groups_whole_and_balance_the_images():
-    keys = ["a"] * 4 + ["b"] * 3 + ["c"] * 2 + ["d"] * 2 + ["e"]
-    parts = group_parts(keys, parts=3)
-    for key in set(keys):
-        assert len({p for k, p in zip(keys, parts) if k == key}) == 1
-    assert sorted(np.bincount(parts)) == [4, 4, 4]
-    assert set(group_parts(["x", "y"], parts=5)) == {0, 1}
-
-
-def test_cross_fitted_dice_scores_each_part_at_the_level_the_other_parts_choose():
-    table = np.zeros((4, 255))
-    table[:2, 10], table[:2, 200] = 0.9, 0.5  # part 0 is best at level 10, fair at 200
-    table[2:, 10], table[2:, 200] = 0.1, 0.8  # part 1 is best at level 200, poor at 10
-    parts = np.array([0, 0, 1, 1])
-    in_sample = table.mean(axis=0).max()  # level 200: (0.5 + 0.8) / 2
-    assert in_sample == pytest.approx(0.65)
-    # part 0 at part 1's level 200 (0.5), part 1 at part 0's level 10 (0.1)
-    assert cross_fitted_dice(table, parts) == pytest.approx(0.3)
-    organs = np.array(["k", "s", "k", "s"])  # per organ: the other part's images of that organ choose
-    assert cross_fitted_dice(table, parts, organs) == pytest.approx(0.3)
-    with pytest.raises(ValueError, match="two parts"):
-        cross_fitted_dice(table, np.zeros(4))
+from kit.ensemble.estimate import fold_group_keys, grouped_standard_error, oof_uncertainty
 
 
 def test_grouped_standard_error_counts_a_group_together():
     values = np.array([0.2, 0.4, 0.9, 0.5])
     assert grouped_standard_error(values, ["a", "b", "c", "d"]) == pytest.approx(values.std(ddof=1) / 2)
-    residual = values - values.mean()  # groups {0, 1} and {2, 3}: sqrt(2 * (r0 + r1)² + (r2 + r3)²) / 4
+    residual = values - values.mean()  # groups {0, 1} and {2, 3}: sqrt(2 * ((r0 + r1)² + (r2 + r3)²)) / 4
     expected = np.sqrt(2 * ((residual[0] + residual[1]) ** 2 + (residual[2] + residual[3]) ** 2)) / 4
     assert grouped_standard_error(values, ["a", "a", "b", "b"]) == pytest.approx(expected)
     assert grouped_standard_error(values, ["a"] * 4) == 0.0
+    with pytest.raises(ValueError, match="4 values but 3 group keys"):
+        grouped_standard_error(values, ["a", "b", "c"])
 
 
-def test_oof_estimate_without_a_threshold_reports_the_error_only():
-    estimate = oof_estimate(None, [0.2, 0.4, 0.9, 0.5], ["a", "a", "b", "b"], "sequence")
-    assert estimate.cross_fitted is None and estimate.groups == 2 and estimate.column == "sequence"
-    assert estimate.standard_error > 0
+def test_groups_come_from_the_recipe_and_unreadable_data_gives_none(tmp_path):
+    from kit.sample import make_sample
+
+    data = tmp_path / "data"
+    make_sample("bkai-igh-neopolyp", data, n=8, size=64, seed=0)
+    config = {"competition": "bkai-igh-neopolyp", "data_dir": str(data), "fold_group": None}
+    ids = [p.stem for p in sorted((data / "train_gt" / "train_gt").glob("*.jpeg"))][:3]
+    column, groups = fold_group_keys(config, ids)
+    assert column == "id" and list(groups) == ids  # NeoPolyp folds are grouped by image
+    estimate = oof_uncertainty(config, ids, [0.2, 0.5, 0.8])
+    assert estimate.groups == 3 and estimate.standard_error == pytest.approx(np.std([0.2, 0.5, 0.8], ddof=1) / 3 ** .5)
+    assert "over 3 id groups" in estimate.describe()
+    assert fold_group_keys(config, ["not-an-image"]) is None
+    assert oof_uncertainty({**config, "data_dir": str(tmp_path / "missing")}, ids, [0.2, 0.5, 0.8]) is None
