@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from kit.infer.ensemble import EnsembleConfig, EnsembleModel, dice_by_threshold, load_oof, search_ensemble
-from kit.train.oof import OofImage, write_oof
+from kit.artifacts.oof import OofImage, write_oof
+from kit.ensemble.search import dice_by_threshold, load_oof, search_ensemble
+from kit.infer.ensemble_config import EnsembleConfig, EnsembleModel
+from kit.infer.model_input import ModelInput
 from kit.infer.postprocess import apply_threshold, resolve_threshold
-from kit.infer.predictor import Member, ModelInput, Predictor
+from kit.infer.predictor import Member, Predictor
 
 
 def brute_dice(pred: np.ndarray, target: np.ndarray) -> float:
@@ -189,13 +191,13 @@ def test_config_round_trip_and_errors(tmp_path):
 
 
 def test_build_predictor_loads_checkpoints(tmp_path, monkeypatch):
-    import kit.train.builders as builders
+    import kit.models.spec as spec_module
 
     def tiny(spec, encoder_weights=None):
         torch.manual_seed(123)  # different init: the checkpoint must overwrite it
         return torch.nn.Conv2d(3, spec["num_classes"], 3, padding=1)
 
-    monkeypatch.setattr(builders, "build_model_from_spec", tiny)
+    monkeypatch.setattr(spec_module, "build_model_from_spec", tiny)
     torch.manual_seed(0)
     net = torch.nn.Conv2d(3, 1, 3, padding=1)
     (tmp_path / "a").mkdir()

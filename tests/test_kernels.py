@@ -31,10 +31,15 @@ from kit.kernels import (
     slugify,
     validate_kernel_metadata,
 )
-from kit.kernels.wheels import KAGGLE_IMAGE_SNAPSHOT, check_not_in_image, download_command, normalize
-from kit.kernels.wheels import read_image_snapshot
 from kit.kernels.push import parse_kernel_push
 from kit.kernels.settings import repo_root
+from kit.kernels.wheels import (
+    KAGGLE_IMAGE_SNAPSHOT,
+    check_not_in_image,
+    download_command,
+    normalize,
+    read_image_snapshot,
+)
 
 
 class FakeClient:
@@ -374,7 +379,7 @@ def test_push_dataset_creates_then_versions_and_fails_on_cli_errors(tmp_path):
 def test_models_dataset_packs_slim_checkpoints_named_by_ensemble_json(tmp_path):
     import torch
 
-    from kit.infer.ensemble import EnsembleConfig, EnsembleModel
+    from kit.infer.ensemble_config import EnsembleConfig, EnsembleModel
     from kit.models.checkpoint import load_checkpoint, save_checkpoint
 
     run = tmp_path / "runs" / "unet"

@@ -14,9 +14,9 @@ import pytest
 import torch
 from torch.utils.data import Dataset
 
+from kit.fingerprint import file_hash
 from kit.kernels import build_weights_dataset
 from kit.models import build_model
-from kit.fingerprint import file_hash
 from kit.models.pretrained import MANIFEST_FILE, read_manifest, resolve_encoder_weights
 from kit.train import TrainConfig, Trainer
 
@@ -89,8 +89,8 @@ def test_training_starts_from_the_attached_weights_dataset_and_its_checkpoint_pr
 
     shutil.rmtree(kaggle_input)  # no weights folder anywhere, downloads off: inference must not need them
     shutil.rmtree(built)
-    from kit.infer.ensemble import EnsembleConfig, EnsembleModel
-    from kit.infer.predictor import ModelInput
+    from kit.infer.ensemble_config import EnsembleConfig, EnsembleModel
+    from kit.infer.model_input import ModelInput
     from kit.models.checkpoint import load_checkpoint
 
     best = Path(config.out_dir) / "best.pt"
@@ -252,8 +252,8 @@ def test_weights_dataset_from_dir_passes_the_kaggle_cli_dataset_validation(tmp_p
     assert sorted(p.name for p in folder.iterdir()) == ["dataset-metadata.json", MANIFEST_FILE,
                                                          "tu-test_resnet.r160_in1k.safetensors"]
     monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "kaggle-config"))
-    from requests.exceptions import HTTPError
     from kaggle.api.kaggle_api_extended import KaggleApi
+    from requests.exceptions import HTTPError
 
     api, sent, uploaded = KaggleApi(), [], []
     api.config_values = {api.CONFIG_NAME_USER: "someuser"}

@@ -11,7 +11,13 @@ import pytest
 
 from kit.__main__ import main
 from kit.competitions import (
-    PROFILES, REQUIRED_FIELDS, get_profile, list_competitions, load_profile, profile_from_dict, register_profile,
+    PROFILES,
+    REQUIRED_FIELDS,
+    get_profile,
+    list_competitions,
+    load_profile,
+    profile_from_dict,
+    register_profile,
 )
 from kit.io import colour_mask_to_classes
 
@@ -95,7 +101,7 @@ def _write_folder(root, n_train=8, n_test=2, size=64):
 
 
 def test_custom_profile_file_trains_and_predicts_end_to_end(tmp_path):
-    from kit.infer.assemble import build_ensemble
+    from kit.ensemble.build import build_ensemble
     from kit.train import TrainConfig, run_training
     from kit.train.builders import build_datasets
 

@@ -33,8 +33,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build, write, print the summary."""
+    from kit.artifacts.run_folder import find_runs
     from kit.commands.checks import number, output_file
-    from kit.infer.assemble import build_ensemble, find_runs
+    from kit.ensemble.build import build_ensemble
 
     output_file(args.out)
     number(args.step, "--step", 0, 1, low_inclusive=False)
