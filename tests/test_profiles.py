@@ -11,13 +11,7 @@ import pytest
 
 from kit.__main__ import main
 from kit.competitions import (
-    PROFILES,
-    REQUIRED_FIELDS,
-    get_profile,
-    list_competitions,
-    load_profile,
-    profile_from_dict,
-    register_profile,
+    PROFILES, REQUIRED_FIELDS, get_profile, list_competitions, load_profile, profile_from_dict, register_profile,
 )
 from kit.io import colour_mask_to_classes
 

@@ -19,9 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kit.registry import Registry
+
 __all__ = ["MODES", "LossInputs", "check_mode", "prepare_inputs", "SegmentationLoss"]
 
-MODES = ("binary", "multiclass")
+MODES = Registry.of("loss mode", ("binary", "multiclass"), "loss mode must be one of {valid}; got {name!r}{hint}",
+                    sort=False)
 
 
 @dataclass
@@ -47,9 +50,7 @@ class LossInputs:
 
 def check_mode(mode: str) -> str:
     """Return ``mode`` if it is a known mode, else raise a ValueError listing them."""
-    if mode not in MODES:
-        raise ValueError(f"loss mode must be one of {', '.join(MODES)}; got {mode!r}")
-    return mode
+    return MODES.check(mode)
 
 
 def _as_nchw_target(target: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:

@@ -15,10 +15,11 @@ import pandas as pd
 from kit.artifacts.oof import OofImage, read_oof
 from kit.artifacts.run_folder import CONFIG_FILE, read_config
 from kit.metrics import fraction_counts, labels_from_probs, scores_from_counts
+from kit.registry import Registry
 
 __all__ = ["ORDERS", "image_counts", "score_images", "oof_scores", "oof_examples"]
 
-ORDERS = ("random", "worst", "best")
+ORDERS = Registry.of("order", ("random", "worst", "best"), "order must be one of {valid}; got {name!r}{hint}", sort=False)
 
 
 def image_counts(image: OofImage, threshold: float = 0.5, probs: np.ndarray | None = None) -> np.ndarray:
@@ -96,8 +97,7 @@ def oof_examples(
     from kit.train.config import TrainConfig
     from kit.train.validation import read_working_image
 
-    if order not in ORDERS:
-        raise ValueError(f"order must be one of {', '.join(ORDERS)}; got {order!r}")
+    ORDERS.check(order)
     run_dir = Path(run_dir)
     config = TrainConfig.from_dict(read_config(run_dir))
     images = read_oof(run_dir)

@@ -6,7 +6,6 @@ import json
 
 import pandas as pd
 import pytest
-from infer_helpers import sample_tiles
 
 from kit.__main__ import main
 from kit.artifacts.oof import read_oof
@@ -16,6 +15,7 @@ from kit.recipes import load_recipe
 from kit.study import cell_config, load_study, run_study
 from kit.tiling import TileSettings
 from kit.train.folds import combine_oof, expected_oof_ids, parse_folds, train_folds
+from tests.infer_helpers import sample_tiles
 
 ORGANS = "hubmap-organ-segmentation"
 

@@ -11,7 +11,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from infer_helpers import sample_tiles
 
 from kit.__main__ import build_parser, main
 from kit.commands.train import config_values
@@ -21,6 +20,7 @@ from kit.sample import make_sample
 from kit.tiling import TileSettings
 from kit.train import run_training
 from kit.train.builders import model_spec
+from tests.infer_helpers import sample_tiles
 
 ORGANS, KIDNEY, POLYP = "hubmap-organ-segmentation", "hubmap-kidney-segmentation", "bkai-igh-neopolyp"
 

@@ -8,8 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from infer_helpers import sample_tiles
-from test_train import ClassBlobs
 from torch import nn
 
 from kit.__main__ import main
@@ -30,6 +28,8 @@ from kit.train import TrainConfig, Trainer
 from kit.train.builders import build_datasets
 from kit.train.oof import image_counts, score_images
 from kit.train.validation import WholeImageValidator, working_targets
+from tests.infer_helpers import sample_tiles
+from tests.train.test_trainer import ClassBlobs
 
 ORGANS = "hubmap-organ-segmentation"
 TINY = {"decoder_channels": [16, 16, 8, 8, 8]}

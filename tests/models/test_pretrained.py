@@ -14,9 +14,9 @@ import pytest
 import torch
 from torch.utils.data import Dataset
 
-from kit.fingerprint import file_hash
 from kit.kernels import build_weights_dataset
 from kit.models import build_model
+from kit.fingerprint import file_hash
 from kit.models.pretrained import MANIFEST_FILE, read_manifest, resolve_encoder_weights
 from kit.train import TrainConfig, Trainer
 
@@ -252,8 +252,8 @@ def test_weights_dataset_from_dir_passes_the_kaggle_cli_dataset_validation(tmp_p
     assert sorted(p.name for p in folder.iterdir()) == ["dataset-metadata.json", MANIFEST_FILE,
                                                          "tu-test_resnet.r160_in1k.safetensors"]
     monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "kaggle-config"))
-    from kaggle.api.kaggle_api_extended import KaggleApi
     from requests.exceptions import HTTPError
+    from kaggle.api.kaggle_api_extended import KaggleApi
 
     api, sent, uploaded = KaggleApi(), [], []
     api.config_values = {api.CONFIG_NAME_USER: "someuser"}

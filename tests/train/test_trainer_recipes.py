@@ -9,8 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from infer_helpers import sample_tiles
-from test_train import BlobDataset, ClassBlobs, config, make_trainer
 from torch import nn
 
 from kit.__main__ import main
@@ -22,6 +20,8 @@ from kit.artifacts.oof import read_oof
 from kit.train import TrainConfig, Trainer, run_training
 from kit.train.builders import amp_dtype, build_datasets
 from kit.train.config import parse_size
+from tests.infer_helpers import sample_tiles
+from tests.train.test_trainer import BlobDataset, ClassBlobs, config, make_trainer
 
 ORGANS = "hubmap-organ-segmentation"
 

@@ -8,8 +8,8 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from infer_helpers import HUBMAP22, tiny_checkpoint
 
+from tests.infer_helpers import HUBMAP22, tiny_checkpoint
 from kit.artifacts.oof import OofImage, write_oof
 from kit.artifacts.run_folder import describe_runs, find_runs, read_run
 from kit.ensemble.build import build_ensemble, family_of
