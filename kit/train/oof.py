@@ -19,7 +19,8 @@ from kit.registry import Registry
 
 __all__ = ["ORDERS", "image_counts", "score_images", "oof_scores", "oof_examples"]
 
-ORDERS = Registry.of("order", ("random", "worst", "best"), "order must be one of {valid}; got {name!r}{hint}", sort=False)
+ORDERS = Registry.of("order", ("random", "worst", "best"), "order must be one of {valid}; got {name!r}{hint}",
+                     sort=False)
 
 
 def image_counts(image: OofImage, threshold: float = 0.5, probs: np.ndarray | None = None) -> np.ndarray:
