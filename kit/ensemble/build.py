@@ -12,7 +12,7 @@ averaged (seeds sharing ids), the family gets one weight, shared equally by its 
 are aligned on the ids they all hold, and :func:`kit.ensemble.search.search_ensemble` picks the weights and
 the global + per-organ thresholds. :func:`build_ensemble` does the reading and writing: slim checkpoints
 (:func:`kit.models.checkpoint.slim_checkpoint`) go to ``models/`` beside ensemble.json, referenced by relative
-paths, so that folder is a self-contained models dataset.
+paths, so that folder is self-contained (:func:`kit.kernels.datasets.build_models_dataset` packs it flat for Kaggle).
 """
 
 from __future__ import annotations
