@@ -103,6 +103,16 @@ class Registry(Mapping[str, T], Generic[T]):
             raise self.error(unknown, where)
         return [self._key(name) for name in names]
 
+    def parse(self, name: str) -> str:
+        """For argparse's ``type=``: ``name`` as registered; an unknown one makes argparse print the message (one
+        line, exit code 2)."""
+        import argparse
+
+        try:
+            return self.check(name)
+        except UnknownNameError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
     def get(self, name: str, where: str = "") -> T:  # type: ignore[override]
         """The item registered as ``name``; an unknown one raises :class:`UnknownNameError` (closest name, valid
         names). ``where`` names the context in the message ("in spec 'x'")."""

@@ -11,9 +11,9 @@ HELP = "run the four notebooks end to end on a synthetic sample and print tiles,
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """``[--competition] [--out] [--smoke] [--fresh] [--seed]``."""
-    from kit.competitions import DEFAULT_COMPETITION, list_competitions
+    from kit.competitions import DEFAULT_COMPETITION, PROFILES
 
-    parser.add_argument("--competition", default=DEFAULT_COMPETITION, choices=list_competitions(),
+    parser.add_argument("--competition", default=DEFAULT_COMPETITION, type=PROFILES.parse, choices=PROFILES,
                         help=f"which competition's sample and recipe (default: {DEFAULT_COMPETITION})")
     parser.add_argument("--out", default=None, help="run folder (default runs/demo/<competition>)")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the chain in about a minute")

@@ -16,7 +16,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--competition", required=True, help="competition slug")
     parser.add_argument("--data", required=True, help="competition data folder")
-    parser.add_argument("--gpu", default="t4x2", choices=sorted(GPUS), help="target machine (default Kaggle T4 ×2)")
+    parser.add_argument("--gpu", default="t4x2", type=GPUS.parse, choices=GPUS, help="target machine (default Kaggle T4 ×2)")
     parser.add_argument("--hours", type=float, default=9.0, help="training hours for all folds (default 9)")
     parser.add_argument("--out", default="recipe.json", help="recipe file to write (default recipe.json)")
     parser.add_argument("--max-images", type=int, default=24, help="images sampled for the fingerprint")

@@ -20,9 +20,9 @@ def parse_size(text: str) -> int | tuple[int, int]:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """``--competition --out [--n --size --seed]``."""
-    from kit.competitions import list_competitions
+    from kit.competitions import PROFILES
 
-    parser.add_argument("--competition", required=True, choices=list_competitions())
+    parser.add_argument("--competition", required=True, type=PROFILES.parse, choices=PROFILES)
     parser.add_argument("--out", required=True, help="folder to write the dataset into (empty, or a previous sample)")
     parser.add_argument("--n", type=int, default=None, help="number of images, train + test (default per competition)")
     parser.add_argument("--size", type=parse_size, default=None,

@@ -14,13 +14,13 @@ HELP = ("tile a competition's images into PNG tiles + index.csv + stats.json (st
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Data, output and grid options."""
-    from kit.competitions import list_competitions
+    from kit.competitions import SPLITS, list_competitions
 
     parser.add_argument("--competition", required=True,
                         help=f"{', '.join(list_competitions())} or a profile .json file")
     parser.add_argument("--data", required=True, help="competition data folder")
     parser.add_argument("--out", required=True, help="output folder (images/, masks/, index.csv, stats.json)")
-    parser.add_argument("--split", default="train", choices=["train", "test"])
+    parser.add_argument("--split", default="train", type=SPLITS.parse, choices=SPLITS)
     parser.add_argument("--sz", type=int, default=256, help="tile side in output pixels")
     parser.add_argument("--reduce", type=float, default=4.0, help="source pixels per output pixel")
     parser.add_argument("--pixel-size", type=float, default=None,
