@@ -151,7 +151,7 @@ class Registry(Mapping[str, T], Generic[T]):
 
 
 def json_files(kind: str, folder: Path, unknown: str = DEFAULT_UNKNOWN) -> Registry[Path]:
-    """The ``*.json`` files of ``folder`` by stem (shipped recipes, studies, profiles)."""
+    """The ``*.json`` files of ``folder`` by stem (shipped recipes, studies)."""
     return Registry.of(kind, {path.stem: path for path in folder.glob("*.json")}, unknown)
 
 
