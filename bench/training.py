@@ -38,7 +38,8 @@ ORGANS = "hubmap-organ-segmentation"
 
 
 def ensure_tiles(n_images: int, tile: int) -> Path:
-    """Tiles of side ``tile`` from 512² sample images: 256² at the source's 0.4 µm/px, 128² at 0.8 µm/px (4 per image)."""
+    """Tiles of side ``tile`` from 512² sample images: 256² at the source's 0.4 µm/px, 128² at 0.8 µm/px (4 per
+    image)."""
     data = WORK / f"sample_{n_images}"
     tiles = WORK / f"tiles_{n_images}_{tile}"
     make_sample(ORGANS, data, n=n_images, size=512, seed=0)
@@ -111,7 +112,8 @@ def bench_device(device: str, tiles: Path, args: argparse.Namespace) -> dict:
     plain_ips = sum(n for n, _ in plain_runs) / sum(t for _, t in plain_runs)
     loader_ips = time_loader(kit.train_loader, args.epochs)
     step_ips = time_step(kit, args.steps)
-    return dict(device=device, name=torch.cuda.get_device_name(0) if device != "cpu" else f"CPU x{torch.get_num_threads()}",
+    name = torch.cuda.get_device_name(0) if device != "cpu" else f"CPU x{torch.get_num_threads()}"
+    return dict(device=device, name=name,
                 amp=str(kit.amp_dtype).replace("torch.", "") if kit.amp_dtype else "fp32", workers=workers,
                 images=len(kit.train_data), kit=kit_ips, plain=plain_ips, loader=loader_ips, step=step_ips,
                 wait=max(0.0, 1 - kit_ips / step_ips))

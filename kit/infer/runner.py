@@ -334,7 +334,7 @@ def predict_submission(
     try:
         with ThreadPoolExecutor(len(predictors)) as pool:
             try:
-                for _ in (map(lambda job: run(*job), jobs) if len(predictors) == 1 else
+                for _ in ((run(*job) for job in jobs) if len(predictors) == 1 else
                           pool.map(lambda job: run(*job), jobs)):
                     bar.update()
             except BaseException:

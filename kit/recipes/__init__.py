@@ -165,8 +165,10 @@ def check_recipe(recipe: Recipe) -> None:
         unknown = sorted(set(recipe.inference) - options)
         if unknown:
             raise KeyError(f"unknown inference keys {unknown}; valid: {', '.join(sorted(options))}")
-        get_tta(recipe.inference.get("tta", "identity"))
-        BLEND_WEIGHTS.check(recipe.inference.get("blend", "gaussian"))
+        if "tta" in recipe.inference:
+            get_tta(recipe.inference["tta"])
+        if "blend" in recipe.inference:
+            BLEND_WEIGHTS.check(recipe.inference["blend"])
     except UnknownNameError as err:
         raise err.within(where) from None
     except (ValueError, KeyError, TypeError) as err:

@@ -28,7 +28,8 @@ __all__ = ["OOF_FORMAT", "ORDERS", "OofImage", "write_oof", "read_oof", "combine
            "score_images", "oof_scores", "oof_examples"]
 
 OOF_FORMAT = "kit-oof-images/1"
-ORDERS = Registry.of("order", ("random", "worst", "best"), "order must be one of {valid}; got {name!r}{hint}", sort=False)
+ORDERS = Registry.of("order", ("random", "worst", "best"), "order must be one of {valid}; got {name!r}{hint}",
+                     sort=False)
 
 
 @dataclass

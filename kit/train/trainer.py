@@ -157,7 +157,8 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         except (KeyError, RuntimeError, ValueError, TypeError) as err:
             raise ValueError(f"cannot resume from {path}: it does not fit this recipe's model or optimiser "
-                             f"({type(err).__name__}: {str(err).strip()[-300:]}); use a new folder or --fresh") from None
+                             f"({type(err).__name__}: {str(err).strip()[-300:]}); "
+                             "use a new folder or --fresh") from None
         self.step, self.epoch = state["step"], state["epoch"]
         self.best_score, self.best_epoch = state["best_score"], state["best_epoch"]
         self.history = list(state["history"])

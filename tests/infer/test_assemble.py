@@ -116,7 +116,8 @@ def test_build_round_trip_weights_thresholds_and_a_self_contained_folder(two_fam
     assert 115 / 255 < config.thresholds["default"] < 128 / 255 and config.oof_score == pytest.approx(1.0)
     assert [m.checkpoint for m in config.models] == ["models/a.pt", "models/b0.pt", "models/b1.pt"]
     assert config.models[0].input.reduce == 2.0 and config.models[0].input.window == 64
-    assert config.models[0].input.mean == tuple(STATS["mean"]) and config.tta == ["identity", "hflip", "vflip", "rot180"]
+    assert config.models[0].input.mean == tuple(STATS["mean"])
+    assert config.tta == ["identity", "hflip", "vflip", "rot180"]
     assert build.runs["family_oof_dice"].tolist()[1] == build.runs["family_oof_dice"].tolist()[2] < 1.0
     assert set(build.curves["group"]) == {"all", "kidney", "lung"} and build.curves["dice"].max() == 1.0
     assert EnsembleConfig.load(root / "out" / "ensemble.json").to_dict() == config.to_dict()

@@ -199,7 +199,8 @@ def test_build_predictor_loads_checkpoints(tmp_path, monkeypatch):
     torch.manual_seed(0)
     net = torch.nn.Conv2d(3, 1, 3, padding=1)
     (tmp_path / "a").mkdir()
-    torch.save({"model": net.state_dict(), "model_spec": {"name": "tiny", "num_classes": 1}}, tmp_path / "a" / "best.pt")
+    torch.save({"model": net.state_dict(), "model_spec": {"name": "tiny", "num_classes": 1}},
+               tmp_path / "a" / "best.pt")
     model = EnsembleModel("a", "a/best.pt", {}, ModelInput(window=16, overlap=0.25))
     config = EnsembleConfig("hubmap-kidney-segmentation", [model], tta=["hflip"])
     predictor = config.build_predictor(root=tmp_path, device="cpu")

@@ -132,7 +132,8 @@ def test_kernel_settings_inject_a_recipe_and_fold_list_and_feed_02_from_several_
     settings.mkdir()
     (settings / "datasets.json").write_text((repo_root() / "kernels" / "datasets.json").read_text())
     notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell("COMPETITION = None\nRECIPE = None\nFOLDS = None", metadata={"tags": ["parameters"]})]
+    notebook.cells = [nbformat.v4.new_code_cell("COMPETITION = None\nRECIPE = None\nFOLDS = None",
+                                                metadata={"tags": ["parameters"]})]
     nbformat.write(notebook, tmp_path / "01.ipynb")
     common = {"notebook": str(tmp_path / "01.ipynb"), "gpu": True, "internet": False, "competition": True}
     for name, folds in (("01-a", [0, 1]), ("01-b", [2, 3, 4])):

@@ -151,7 +151,7 @@ def test_train_validates_whole_images_and_the_oof_score_matches_the_submission_p
     images = read_oof(run)
     assert (log["val_images"] == len(images)).all() and len(images) >= 1
     assert load_checkpoint(run / "best.pt")["epoch"] == int(log["val_dice"].idxmax()) + 1  # best.pt by whole images
-    build = build_ensemble([run], tmp_path / "models" / "ensemble.json", step=0.5)
+    build = build_ensemble([run], tmp_path / "models" / "ensemble.json", tta="identity", step=0.5)  # as the OOF
     # the submission path on the held-out images: ensemble.json -> Predictor -> streamed RLE, scored against the
     # full-resolution truth; OOF maps, scales and thresholds must give notebook 02's number
     config = TrainConfig.from_dict(json.loads((run / "config.json").read_text()))
