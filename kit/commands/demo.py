@@ -12,11 +12,11 @@ HELP = "run the four notebooks end to end on a synthetic sample and print tiles,
 def configure(parser: argparse.ArgumentParser) -> None:
     """``[--competition] [--out] [--smoke] [--fresh] [--seed]``."""
     from kit.commands.flags import add_field_flags, flag_arguments
-    from kit.competitions import list_competitions
+    from kit.competitions import PROFILES
     from kit.demo import run_demo
 
-    parser.add_argument("--competition", choices=list_competitions(),
-                        **flag_arguments(run_demo, "competition", help="which competition's sample and recipe"))
+    parser.add_argument("--competition", choices=PROFILES, **flag_arguments(
+        run_demo, "competition", type=PROFILES.parse, help="which competition's sample and recipe"))
     parser.add_argument("--out", default=None, help="run folder (default runs/demo/<competition>)")
     add_field_flags(parser, run_demo, {"--smoke": "smoke", "--fresh": "fresh", "--seed": "seed"},
                     helps={"--smoke": "tiny sizes: checks the chain in about a minute",

@@ -17,7 +17,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--competition", required=True, help="competition slug")
     parser.add_argument("--data", required=True, help="competition data folder")
-    parser.add_argument("--gpu", choices=sorted(GPUS), **flag_arguments(plan_recipe, "gpu", help="target machine"))
+    parser.add_argument("--gpu", choices=GPUS, **flag_arguments(plan_recipe, "gpu", type=GPUS.parse,
+                                                                help="target machine"))
     add_field_flags(parser, plan_recipe, {"--hours": "hours"}, helps={"--hours": "training hours for all folds"})
     parser.add_argument("--out", default="recipe.json", help="recipe file to write (default recipe.json)")
     add_field_flags(parser, fingerprint, {"--max-images": "max_images"},
