@@ -4,6 +4,14 @@ A step's settings are a dataclass whose fields are declared with :func:`option` 
 function's keyword parameters. :func:`default_of` reads a default from either, :func:`help_of` a field's help and
 :func:`value_type` the scalar type its annotation names; :mod:`kit.commands.flags` derives the command-line flags
 from them, so no flag re-types a default.
+
+>>> from dataclasses import dataclass
+>>> @dataclass
+... class Tiles:
+...     sz: int = option(256, "tile side in pixels")
+...     stride: int | None = option(None, "pixels between tiles")
+>>> default_of(Tiles, "sz"), help_of(Tiles, "sz"), value_type(Tiles, "stride")
+(256, 'tile side in pixels', (<class 'int'>, False))
 """
 
 from __future__ import annotations

@@ -35,8 +35,8 @@ FLIPS = ["identity", "hflip", "vflip"]
 
 def level_table_oof(run_dirs: list[Path]) -> tuple[list[str], np.ndarray]:
     """(ids, N×255 Dice per threshold level) of the runs' pooled OOF images (one family: folds joined)."""
-    from kit.infer.ensemble import dice_by_threshold
-    from kit.train.oof import combine_oof, read_oof
+    from kit.ensemble.search import dice_by_threshold
+    from kit.artifacts.oof import combine_oof, read_oof
 
     images = combine_oof([read_oof(r) for r in run_dirs], [str(r) for r in run_dirs])
     table = dice_by_threshold([im.probs[0].astype(np.float32) / 255 for im in images],
@@ -46,8 +46,9 @@ def level_table_oof(run_dirs: list[Path]) -> tuple[list[str], np.ndarray]:
 
 def level_table_holdout(run_dirs: list[Path], split, out: Path, tta: list[str]) -> np.ndarray:
     """N×255 Dice per threshold level of the runs' ensemble (equal weights) on the test frames, full resolution."""
-    from kit.infer.assemble import build_ensemble
-    from kit.infer.ensemble import EnsembleConfig, dice_by_threshold
+    from kit.ensemble.build import build_ensemble
+    from kit.ensemble.search import dice_by_threshold
+    from kit.infer.ensemble_config import EnsembleConfig
     from kit.infer.merge import upsample
 
     build = build_ensemble(run_dirs, out / "ensemble.json", tta=tta)

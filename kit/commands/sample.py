@@ -21,10 +21,10 @@ def parse_size(text: str) -> int | tuple[int, int]:
 def configure(parser: argparse.ArgumentParser) -> None:
     """``--competition --out [--n --size --seed]``."""
     from kit.commands.flags import add_field_flags
-    from kit.competitions import list_competitions
+    from kit.competitions import PROFILES
     from kit.sample import make_sample
 
-    parser.add_argument("--competition", required=True, choices=list_competitions())
+    parser.add_argument("--competition", required=True, type=PROFILES.parse, choices=PROFILES)
     parser.add_argument("--out", required=True, help="folder to write the dataset into (empty, or a previous sample)")
     add_field_flags(parser, make_sample, {"--n": "n", "--size": "size", "--seed": "seed"}, types={"--size": parse_size},
                     helps={"--n": "number of images, train + test (default per competition)",

@@ -19,15 +19,15 @@ SETTINGS_FLAGS = {"--sz": "sz", "--reduce": "reduce", "--pixel-size": "pixel_siz
 def configure(parser: argparse.ArgumentParser) -> None:
     """Data, output and grid options."""
     from kit.commands.flags import add_field_flags, flag_arguments
-    from kit.competitions import list_competitions
+    from kit.competitions import SPLITS, list_competitions
     from kit.tiling import TileSettings, tile_dataset
 
     parser.add_argument("--competition", required=True,
                         help=f"{', '.join(list_competitions())} or a profile .json file")
     parser.add_argument("--data", required=True, help="competition data folder")
     parser.add_argument("--out", required=True, help="output folder (images/, masks/, index.csv, stats.json)")
-    parser.add_argument("--split", choices=["train", "test"], **flag_arguments(tile_dataset, "split",
-                                                                              help="the split to tile"))
+    parser.add_argument("--split", choices=SPLITS, **flag_arguments(tile_dataset, "split", type=SPLITS.parse,
+                                                                    help="the split to tile"))
     add_field_flags(parser, TileSettings, SETTINGS_FLAGS)
     add_field_flags(parser, tile_dataset, {"--workers": "workers", "--zip": "make_zip"},
                     helps={"--workers": "processes (each takes bands of grid rows)",

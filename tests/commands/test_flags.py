@@ -14,9 +14,11 @@ from kit.commands.flags import add_field_flags, field_values, flag_arguments
 from kit.commands.tile import SETTINGS_FLAGS
 from kit.commands.train import FLAGS as TRAIN_FLAGS
 from kit.commands.train import config_values
-from kit.infer.assemble import build_ensemble
+from kit.demo import run_demo
+from kit.ensemble.build import build_ensemble
 from kit.infer.runner import predict_submission
 from kit.options import default_of, help_of, option, shown
+from kit.plan import fingerprint, plan_recipe
 from kit.sample import make_sample
 from kit.tiling import TileSettings, tile_dataset
 from kit.train import TrainConfig
@@ -28,6 +30,8 @@ SOURCES = {
     "ensemble": ([build_ensemble], set(OPTION_FLAGS.values())),
     "predict": ([predict_submission], {"ensemble", "out", "device", "batch_size", "skip_errors"}),
     "sample": ([make_sample], {"n", "size", "seed"}),
+    "demo": ([run_demo], {"competition", "smoke", "fresh", "seed"}),
+    "plan": ([plan_recipe, fingerprint], {"gpu", "hours", "max_images"}),
 }
 
 

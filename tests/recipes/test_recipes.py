@@ -14,11 +14,12 @@ import torch
 
 from kit.__main__ import build_parser, main
 from kit.commands.train import config_values
+from kit.models.spec import build_model_from_spec
 from kit.recipes import RECIPES_DIR, check_recipe_file, list_recipes, load_recipe
 from kit.sample import make_sample
 from kit.tiling import TileSettings
 from kit.train import run_training
-from kit.train.builders import build_model_from_spec, model_spec
+from kit.train.builders import model_spec
 from tests.infer_helpers import sample_tiles
 
 ORGANS, KIDNEY, POLYP = "hubmap-organ-segmentation", "hubmap-kidney-segmentation", "bkai-igh-neopolyp"
@@ -43,7 +44,7 @@ def test_the_issue_recipes_are_shipped_and_packaged():
     for name in ("hubmap2022-uresnet34-hc", "hubmap2022-pranet", "hubmap2021-unet-seresnext101", "demo-cpu",
                  "neopolyp-pranet-ce-dice", "neopolyp-pranet-ce"):
         assert name in names
-    patterns = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["tool"]["setuptools"][
+    patterns = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["tool"]["setuptools"][
         "package-data"]["kit"]
     for path in [*RECIPES_DIR.glob("*.json"), *RECIPES_DIR.glob("studies/*.json")]:
         relative = path.relative_to(RECIPES_DIR.parent).as_posix()
