@@ -35,8 +35,8 @@ FLIPS = ["identity", "hflip", "vflip"]
 
 def level_table_oof(run_dirs: list[Path]) -> tuple[list[str], np.ndarray]:
     """(ids, N×255 Dice per threshold level) of the runs' pooled OOF images (one family: folds joined)."""
-    from kit.ensemble.search import dice_by_threshold
     from kit.artifacts.oof import combine_oof, read_oof
+    from kit.ensemble.search import dice_by_threshold
 
     images = combine_oof([read_oof(r) for r in run_dirs], [str(r) for r in run_dirs])
     table = dice_by_threshold([im.probs[0].astype(np.float32) / 255 for im in images],

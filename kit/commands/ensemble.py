@@ -32,6 +32,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """Run folders, output, TTA, search and window options."""
     from kit.commands.flags import add_field_flags
     from kit.ensemble.build import build_ensemble
+    from kit.ensemble.estimate import describe_oof
 
     parser.add_argument("--runs", nargs="+", required=True,
                         help="run folders (config.json, best.pt, oof.npz), or folders holding them (a --folds run: "
@@ -56,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     build = build_ensemble(run_dirs, **field_values(args, OPTION_FLAGS))
     config = build.config
     print(build.runs.to_string(index=False))
-    print(f"thresholds {config.thresholds}; TTA {config.tta}; OOF Dice {config.oof_score}")
+    print(f"thresholds {config.thresholds}; TTA {config.tta}; "
+          f"OOF Dice {describe_oof(config.oof_score, config.oof_uncertainty)}")
     print(f"wrote {build.path}")
     return 0

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["OofUncertainty", "grouped_standard_error", "fold_group_keys", "oof_uncertainty"]
+__all__ = ["OofUncertainty", "grouped_standard_error", "fold_group_keys", "oof_uncertainty", "describe_oof"]
 
 
 @dataclass
@@ -27,7 +27,7 @@ class OofUncertainty:
     column: str
 
     def describe(self) -> str:
-        """One line for a report, e.g. "± 0.069 (standard error over 4 sequence groups)"."""
+        """For a report, e.g. "± 0.069 (standard error over 4 sequence groups)"."""
         return f"± {self.standard_error:.3f} (standard error over {self.groups} {self.column} groups)"
 
 
@@ -74,3 +74,11 @@ def oof_uncertainty(config: dict[str, Any], ids: Sequence[str], per_image: Seque
         return None
     column, groups = keys
     return OofUncertainty(grouped_standard_error(per_image, groups), len(set(groups)), column)
+
+
+def describe_oof(score: float | None, uncertainty: dict[str, Any] | None) -> str:
+    """An ensemble's OOF Dice with its spread (``EnsembleConfig.oof_score``, ``.oof_uncertainty``), e.g.
+    "0.4321 ± 0.069 (standard error over 4 sequence groups)"; "unknown" without a score."""
+    if score is None:
+        return "unknown"
+    return f"{score:.4f}" + ("" if not uncertainty else f" {OofUncertainty(**uncertainty).describe()}")
