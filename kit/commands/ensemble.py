@@ -32,7 +32,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """Run folders, output, TTA, search and window options."""
     from kit.commands.flags import add_field_flags
     from kit.ensemble.build import build_ensemble
-    from kit.ensemble.estimate import describe_oof
 
     parser.add_argument("--runs", nargs="+", required=True,
                         help="run folders (config.json, best.pt, oof.npz), or folders holding them (a --folds run: "
@@ -46,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from kit.commands.checks import number, output_file
     from kit.commands.flags import field_values
     from kit.ensemble.build import build_ensemble
+    from kit.ensemble.estimate import describe_oof
 
     output_file(args.out)
     number(args.step, "--step", 0, 1, low_inclusive=False)
