@@ -43,7 +43,7 @@ def test_the_issue_recipes_are_shipped_and_packaged():
     for name in ("hubmap2022-uresnet34-hc", "hubmap2022-pranet", "hubmap2021-unet-seresnext101", "demo-cpu",
                  "neopolyp-pranet-ce-dice", "neopolyp-pranet-ce"):
         assert name in names
-    patterns = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["tool"]["setuptools"][
+    patterns = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["tool"]["setuptools"][
         "package-data"]["kit"]
     for path in [*RECIPES_DIR.glob("*.json"), *RECIPES_DIR.glob("studies/*.json")]:
         relative = path.relative_to(RECIPES_DIR.parent).as_posix()
