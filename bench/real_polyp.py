@@ -165,7 +165,8 @@ def evaluate_kit(split: Split, run: Path, out: Path, tta: list[str], profile: Pa
     kit_score = score_submission(str(profile), report.submission, split.data)["score"] if labels_in_format else None
     return {"holdout_dice": independent_dice(report.submission, split, row_suffix), "kit_metric": kit_score,
             "oof_dice": build.config.oof_score, "oof_uncertainty": build.config.oof_uncertainty,
-            "thresholds": EnsembleConfig.load(build.path).thresholds, "tta": tta, "seconds": time.perf_counter() - start}
+            "thresholds": EnsembleConfig.load(build.path).thresholds, "tta": tta,
+            "seconds": time.perf_counter() - start}
 
 
 def main(argv: list[str] | None = None) -> int:
