@@ -28,10 +28,10 @@ from torch.utils.data import DataLoader
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.baselines.plain_train_loop import plain_train_epoch  # noqa: E402
+from kit.models.spec import build_model_from_spec  # noqa: E402
 from kit.sample import make_sample  # noqa: E402
 from kit.tiling import TileSettings, tile_dataset  # noqa: E402
 from kit.train import TrainConfig, Trainer  # noqa: E402
-from kit.train.builders import build_model_from_spec  # noqa: E402
 
 WORK = ROOT / "bench" / "_work" / "training"
 ORGANS = "hubmap-organ-segmentation"

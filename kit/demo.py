@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import nbformat
-import pandas as pd
 
 from kit.competitions import DEFAULT_COMPETITION, get_profile
 from kit.notebooks import as_parameters
@@ -139,14 +138,15 @@ def export_plots(notebook: str | Path, out_dir: str | Path) -> list[Path]:
 
 def _summarise(summary: DemoSummary, steps: list[DemoStep]) -> None:
     """Fill the summary from the files the notebooks wrote."""
+    from kit.artifacts.run_folder import read_log
+    from kit.artifacts.tiles import read_index
     from kit.infer.scoring import score_submission
-    from kit.tiling import read_index
 
     by_name = {s.notebook: s.parameters for s in steps}
     index = read_index(by_name["00_tiling"]["OUT_DIR"])
     summary.tiles_kept, summary.tiles_total = int(index["kept"].sum()), len(index)
-    log = Path(by_name["01_training"]["RUN_DIR"]) / "log.csv"
-    if log.is_file() and len(table := pd.read_csv(log)):
+    table = read_log(by_name["01_training"]["RUN_DIR"], missing_ok=True)
+    if table is not None and len(table):
         last = table.iloc[-1].to_dict()
         summary.last_epoch = {k: int(last[k]) if k == "epoch" else float(last[k])
                               for k in ("epoch", "train_loss", "val_loss", "val_dice") if k in last}

@@ -26,7 +26,7 @@ _TRAIN_FIELDS = ("competition", "arch", "encoder", "encoder_weights", "model_kwa
                  "grad_accum", "clip_grad", "early_stopping", "validation", "val_every", "val_max_windows",
                  "init_from", "max_minutes", "notes", "wandb", "seed")
 _TILE = "kit.tiling.jobs:TileSettings."
-_ENSEMBLE = "kit.infer.assemble:build_ensemble."
+_ENSEMBLE = "kit.ensemble.build:build_ensemble."
 _ENSEMBLE_OPTIONS = {"TTA": "tta", "STEP": "step", "PER_ORGAN": "per_group", "MIN_AREA": "min_area",
                      "FILL_HOLES": "fill_holes", "WINDOW": "window", "OVERLAP": "overlap", "MARGIN": "margin",
                      "BLEND": "blend", "TILES_DIR": "tiles_dir", "PHYSICAL_SCALE": "physical_scale"}

@@ -31,7 +31,7 @@ _HELPS = {
 def configure(parser: argparse.ArgumentParser) -> None:
     """Run folders, output, TTA, search and window options."""
     from kit.commands.flags import add_field_flags
-    from kit.infer.assemble import build_ensemble
+    from kit.ensemble.build import build_ensemble
 
     parser.add_argument("--runs", nargs="+", required=True,
                         help="run folders (config.json, best.pt, oof.npz), or folders holding them (a --folds run: "
@@ -41,9 +41,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build, write, print the summary."""
+    from kit.artifacts.run_folder import find_runs
     from kit.commands.checks import number, output_file
     from kit.commands.flags import field_values
-    from kit.infer.assemble import build_ensemble, find_runs
+    from kit.ensemble.build import build_ensemble
 
     output_file(args.out)
     number(args.step, "--step", 0, 1, low_inclusive=False)

@@ -74,16 +74,15 @@ def _config_file(path: str) -> dict:
 
 def _tiles_competition(values: dict) -> None:
     """Take the competition from the tiles' tiling.json when none is given; refuse a contradiction."""
-    tiling = Path(values.get("tiles_dir") or "") / "tiling.json"
-    if not values.get("tiles_dir") or not tiling.is_file():
+    from kit.artifacts.tiles import TILING_FILE, read_tiling
+
+    tiling = read_tiling(values["tiles_dir"], missing_ok=True) if values.get("tiles_dir") else None
+    if tiling is None:
         return
-    try:
-        made_for = json.loads(tiling.read_text(encoding="utf-8")).get("competition")
-    except json.JSONDecodeError:
-        raise ValueError(f"{tiling} is not valid JSON: re-run the tiler") from None
+    made_for = tiling.get("competition")
     if made_for and values.get("competition") not in (None, made_for):
         raise ValueError(f"--competition {values['competition']} but the tiles in {values['tiles_dir']} were cut "
-                         f"from {made_for} ({tiling})")
+                         f"from {made_for} ({Path(values['tiles_dir']) / TILING_FILE})")
     if made_for:
         values["competition"] = made_for
 

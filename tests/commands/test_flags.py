@@ -15,7 +15,7 @@ from kit.commands.tile import SETTINGS_FLAGS
 from kit.commands.train import FLAGS as TRAIN_FLAGS
 from kit.commands.train import config_values
 from kit.demo import run_demo
-from kit.infer.assemble import build_ensemble
+from kit.ensemble.build import build_ensemble
 from kit.infer.runner import predict_submission
 from kit.options import default_of, help_of, option, shown
 from kit.plan import fingerprint, plan_recipe

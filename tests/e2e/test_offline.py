@@ -43,8 +43,8 @@ def tiny_checkpoint(path: Path) -> None:
     expected submission is known exactly (every test image fully covered)."""
     import torch
 
-    from kit.train.builders import build_model_from_spec
     from kit.models.checkpoint import save_checkpoint
+    from kit.models.spec import build_model_from_spec
 
     spec = {"name": "unet", "num_classes": 1,
             "kwargs": {"encoder_name": "tu-mobilenetv3_small_050", "decoder_channels": (32, 16, 8, 8, 8)}}
@@ -58,8 +58,8 @@ def tiny_checkpoint(path: Path) -> None:
 
 def simulate_kaggle_input(root: Path) -> Path:
     """``root/input`` laid out like /kaggle/input: competition data, the wheels and the models datasets."""
-    from kit.infer.ensemble import EnsembleConfig, EnsembleModel
-    from kit.infer.predictor import ModelInput
+    from kit.infer.ensemble_config import EnsembleConfig, EnsembleModel
+    from kit.infer.model_input import ModelInput
     from kit.sample import make_sample
 
     inputs = root / "input"

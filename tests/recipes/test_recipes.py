@@ -14,11 +14,12 @@ import torch
 
 from kit.__main__ import build_parser, main
 from kit.commands.train import config_values
+from kit.models.spec import build_model_from_spec
 from kit.recipes import RECIPES_DIR, check_recipe_file, list_recipes, load_recipe
 from kit.sample import make_sample
 from kit.tiling import TileSettings
 from kit.train import run_training
-from kit.train.builders import build_model_from_spec, model_spec
+from kit.train.builders import model_spec
 from tests.infer_helpers import sample_tiles
 
 ORGANS, KIDNEY, POLYP = "hubmap-organ-segmentation", "hubmap-kidney-segmentation", "bkai-igh-neopolyp"

@@ -13,12 +13,12 @@ import pytest
 import tifffile
 
 from kit.__main__ import main
+from kit.artifacts.tiles import read_index, read_stats
 from kit.competitions import get_profile
 from kit.io import ImageReader, read_image, read_neopolyp_mask
 from kit.rle import RleMask, decode, encode
 from kit.sample import make_sample
-from kit.tiling import (TileGrid, TileSettings, TissueFilter, kept_counts, read_index, read_stats, read_tiles,
-                        tile_dataset)
+from kit.tiling import TileGrid, TileSettings, TissueFilter, kept_counts, read_tiles, tile_dataset
 from kit.viz import overlay, plot_kept_counts, show_tiles
 
 KIDNEY, ORGANS, POLYPS = "hubmap-kidney-segmentation", "hubmap-organ-segmentation", "bkai-igh-neopolyp"
