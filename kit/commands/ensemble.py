@@ -15,7 +15,6 @@ OPTION_FLAGS = {"--out": "out", "--tta": "tta", "--step": "step", "--no-per-orga
                 "--margin": "margin", "--blend": "blend", "--tiles": "tiles_dir"}
 _HELPS = {
     "--out": "ensemble.json to write (models/ goes beside it)",
-    "--tta": "TTA transforms or presets: identity hflip vflip rot90 ... | flips | d4 | none",
     "--step": "weight resolution of the search",
     "--no-per-organ": "per-organ thresholds when the OOF has organs, else one global threshold",
     "--min-area": "drop predicted components below this many pixels",
@@ -23,7 +22,6 @@ _HELPS = {
     "--window": "sliding window side (default: the training side)",
     "--overlap": "window overlap fraction",
     "--margin": "context pixels per window side that are dropped",
-    "--blend": "window blending: constant, gaussian, pyramid",
     "--tiles": "tiles folder, if the one the runs name has moved",
 }
 
@@ -32,11 +30,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """Run folders, output, TTA, search and window options."""
     from kit.commands.flags import add_field_flags
     from kit.ensemble.build import build_ensemble
+    from kit.infer.blend import BLEND_WEIGHTS
+    from kit.infer.tta import TTA_NAMES
 
+    named = {"--tta": TTA_NAMES, "--blend": BLEND_WEIGHTS}  # their help lists the names, argparse checks them
+    helps = {**_HELPS, "--tta": f"TTA transforms or presets: {', '.join(TTA_NAMES.names())}",
+             "--blend": f"window blending: {', '.join(BLEND_WEIGHTS.names())}"}
     parser.add_argument("--runs", nargs="+", required=True,
                         help="run folders (config.json, best.pt, oof.npz), or folders holding them (a --folds run: "
                              "its fold<k>/ runs, weighed as one member)")
-    add_field_flags(parser, build_ensemble, OPTION_FLAGS, helps=_HELPS)
+    add_field_flags(parser, build_ensemble, OPTION_FLAGS, helps=helps,
+                    types={flag: table.parse for flag, table in named.items()})
 
 
 def run(args: argparse.Namespace) -> int:
