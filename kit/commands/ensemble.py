@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from kit.commands.checks import number, output_file
     from kit.commands.flags import field_values
     from kit.ensemble.build import build_ensemble
+    from kit.ensemble.estimate import describe_oof
 
     output_file(args.out)
     number(args.step, "--step", 0, 1, low_inclusive=False)
@@ -60,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     build = build_ensemble(run_dirs, **field_values(args, OPTION_FLAGS))
     config = build.config
     print(build.runs.to_string(index=False))
-    print(f"thresholds {config.thresholds}; TTA {config.tta}; OOF Dice {config.oof_score}")
+    print(f"thresholds {config.thresholds}; TTA {config.tta}; "
+          f"OOF Dice {describe_oof(config.oof_score, config.oof_uncertainty)}")
     print(f"wrote {build.path}")
     return 0
