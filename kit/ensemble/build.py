@@ -18,7 +18,7 @@ paths, so that folder is self-contained (:func:`kit.kernels.datasets.build_model
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -28,7 +28,8 @@ import pandas as pd
 from kit.artifacts.oof import read_oof
 from kit.artifacts.run_folder import BEST_FILE, RunFolder, read_run
 from kit.ensemble.checks import check_run_fits, nonempty_share
-from kit.ensemble.pool import pool_oof, submission_path_score, threshold_curves
+from kit.ensemble.estimate import oof_uncertainty
+from kit.ensemble.pool import pool_oof, submission_path_scores, threshold_curves
 from kit.ensemble.search import SearchResult, search_ensemble
 from kit.fsutil import remove_stale_temps, swap_folder
 from kit.infer.ensemble_config import EnsembleConfig, EnsembleModel
@@ -159,10 +160,12 @@ def build_ensemble(
             competition = get_profile(competition).slug
         config = ensemble_config(competition, models, weights, search, use_groups, tta, min_area,
                                  fill_holes, out_reduce, notes)
-        exact = submission_path_score(oof, search.weights, images, config.thresholds)
-        if exact is not None:  # the printed OOF score is what the submission path scores on these images
+        per_image = submission_path_scores(oof, search.weights, images, config.thresholds)
+        if per_image is not None:  # the printed OOF score is what the submission path scores on these images
             config.notes += f"; area-share estimate {config.oof_score:.4f}"
-            config.oof_score = round(exact, 6)
+            config.oof_score = round(float(per_image.mean()), 6)
+            spread = oof_uncertainty(runs[0].config, [im.id for im in images], per_image)
+            config.oof_uncertainty = None if spread is None else asdict(spread)
         config.oof_nonempty = nonempty_share(oof, search.weights, images, config.thresholds)
         config.save(out)
     table = pd.DataFrame({"run": names, "family": [order.index(f) for f in families], "weight": weights,

@@ -89,6 +89,7 @@ class EnsembleConfig:
     oof_score: float | None = None
     notes: str = ""
     oof_nonempty: float | None = None  # share of OOF images the ensemble predicted non-empty (None: unknown)
+    oof_uncertainty: dict[str, Any] | None = None  # standard_error, groups, column: the OOF Dice's fold-group spread
 
     def __post_init__(self) -> None:
         if not self.models:

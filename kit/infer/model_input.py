@@ -42,7 +42,7 @@ class ModelInput:
     size: int | tuple[int, int] | None = option(None, "whole-image mode: resize to exactly (height, width) and back")
     mean: tuple[float, ...] = option(IMAGENET_MEAN, "normalisation mean in [0, 1] units")
     std: tuple[float, ...] = option(IMAGENET_STD, "normalisation std in [0, 1] units")
-    blend: str = option("gaussian", "window blending: constant, gaussian, pyramid")
+    blend: str = option("gaussian", "window blending weights")
     pad_multiple: int = option(32, "whole-image mode pads to a multiple of this")
 
     def __post_init__(self) -> None:
