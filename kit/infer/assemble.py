@@ -237,9 +237,10 @@ def _unique_names(runs: Sequence[RunFolder]) -> list[str]:
 
 
 def _slim_checkpoint(run: RunFolder, target: Path) -> dict[str, Any]:
-    """Copy weights, model_spec and input contract of ``best.pt`` to ``target`` (atomic); returns the model_spec."""
+    """Copy weights, model_spec, input and output contracts of ``best.pt`` to ``target`` (atomic); returns the
+    model_spec."""
     from kit.models.checkpoint import load_checkpoint, non_finite_tensors, save_checkpoint
-    from kit.models.contract import CONTRACT_KEY
+    from kit.models.contract import CONTRACT_KEY, OUTPUT_KEY
 
     state = load_checkpoint(run.path / "best.pt")
     if not isinstance(state, dict) or "model" not in state or "model_spec" not in state:
@@ -247,8 +248,8 @@ def _slim_checkpoint(run: RunFolder, target: Path) -> dict[str, Any]:
     bad = non_finite_tensors(state["model"])
     if bad:
         raise ValueError(f"{run.path / 'best.pt'} holds NaN/inf weights ({', '.join(bad[:3])}): retrain the run")
-    save_checkpoint(target, {"model": state["model"], "model_spec": state["model_spec"],
-                             CONTRACT_KEY: run.contract})
+    save_checkpoint(target, {"model": state["model"], "model_spec": state["model_spec"], CONTRACT_KEY: run.contract,
+                             **({OUTPUT_KEY: state[OUTPUT_KEY]} if OUTPUT_KEY in state else {})})
     return state["model_spec"]
 
 

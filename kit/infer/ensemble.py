@@ -367,6 +367,7 @@ class EnsembleConfig:
         """Load every checkpoint and return a :class:`Predictor` with these weights, TTA and output scale."""
         from kit.train.builders import build_model_from_spec
         from kit.models.checkpoint import load_checkpoint
+        from kit.models.contract import read_output_mode
 
         members = []
         for entry, weight in zip(self.models, self.weights):
@@ -380,5 +381,5 @@ class EnsembleConfig:
                 model.load_state_dict(state.get("model", state))
             except RuntimeError as err:
                 raise ValueError(f"model {entry.name!r}: {path} does not fit {spec.get('name')!r} ({err})") from None
-            members.append(Member(model, weight, entry.input))
+            members.append(Member(model, weight, entry.input, read_output_mode(state, str(path))))
         return Predictor(members, tta=self.tta, device=device, out_reduce=self.out_reduce, **kwargs)

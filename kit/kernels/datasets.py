@@ -30,7 +30,7 @@ __all__ = ["INFERENCE_KEYS", "build_wheels_dataset", "build_models_dataset", "bu
 
 # What inference needs from a training checkpoint (weights, how to build and how to feed the model);
 # optimiser, scaler, RNG and history states are dropped.
-INFERENCE_KEYS = ("model", "model_spec", "config", "input_contract")
+INFERENCE_KEYS = ("model", "model_spec", "config", "input_contract", "output_contract")
 
 Runner = Callable[[Sequence[str]], None]
 

@@ -21,11 +21,14 @@ _COLOR_POOL = 16  # training images whose LAB statistics form the ColorTransfer 
 
 
 def model_spec(config: TrainConfig) -> dict[str, Any]:
-    """The arguments that rebuild the model of a run (stored in its checkpoints; inference reads them)."""
+    """The arguments that rebuild the model of a run (stored in its checkpoints; inference reads them);
+    ``num_classes`` = the output channels (a multilabel head has no background channel)."""
+    from kit.outputs import head_channels
+
     kwargs = dict(config.model_kwargs)
     if config.encoder is not None:
         kwargs.setdefault("encoder_name", config.encoder)
-    return {"name": config.arch, "num_classes": config.num_classes, "kwargs": kwargs}
+    return {"name": config.arch, "num_classes": head_channels(config.mode, config.num_classes), "kwargs": kwargs}
 
 
 def resolve_spec_weights(spec: dict[str, Any], encoder_weights: str | None):

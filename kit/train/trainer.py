@@ -19,7 +19,8 @@ from kit.train.builders import (amp_dtype, build_datasets, build_loader, build_m
 from kit.train.config import TrainConfig
 from kit.train.run_folder import copy_tiles_files, log_columns, model_contract, start_wandb, write_epoch_files
 from kit.train.schedule import learning_rate
-from kit.train.validation import WholeImageValidator, probabilities, score_tiles, tile_oof
+from kit.outputs import probabilities
+from kit.train.validation import WholeImageValidator, score_tiles, tile_oof
 
 __all__ = ["Trainer"]
 
@@ -127,7 +128,7 @@ class Trainer:
 
     def state(self) -> dict[str, Any]:
         """Everything :meth:`resume` needs to continue as if never stopped, and the model's input contract."""
-        from kit.models.contract import CONTRACT_KEY
+        from kit.models.contract import CONTRACT_KEY, OUTPUT_KEY, output_contract
 
         state = {
             "model": unwrap(self.model).state_dict(),
@@ -141,6 +142,7 @@ class Trainer:
             "history": self.history,
             "rng": rng_state(),
             "config": self.config.to_dict(),
+            OUTPUT_KEY: output_contract(self.config.mode, self.class_names),
         }
         if self.contract is not None:
             state[CONTRACT_KEY] = self.contract
@@ -328,7 +330,7 @@ class Trainer:
             images, _ = self._to_device(images, masks)
             with self._autocast():
                 logits = model(images)
-            yield probabilities(logits, self.config.num_classes).float().cpu(), masks
+            yield probabilities(logits, self.config.mode).float().cpu(), masks
 
     def validate(self) -> dict[str, float]:
         """One log row's validation columns: ``val_dice`` (+ ``val_dice_<class>``) and ``val_iou`` of the whole
