@@ -20,6 +20,7 @@ import pandas as pd
 
 from kit.competitions import DEFAULT_COMPETITION, get_profile
 from kit.recipes import load_recipe
+from kit.registry import Registry
 
 __all__ = ["DemoStep", "DemoSummary", "DEMO_RECIPE", "SAMPLES", "demo_steps", "export_plots", "run_demo"]
 
@@ -33,11 +34,11 @@ class DemoStep:
 
 
 DEMO_RECIPE = "demo-cpu"  # kit/recipes/demo-cpu.json: tiling and training per competition (CPU, a few minutes)
-SAMPLES: dict[str, dict[str, Any]] = {  # make_sample options per competition
+SAMPLES: Registry[dict[str, Any]] = Registry.of("demo sample", {  # make_sample options per competition
     "hubmap-organ-segmentation": {},
     "hubmap-kidney-segmentation": {"n": 8},  # 8 slides of 2048×3072: 6 train slides in 3 folds
     "bkai-igh-neopolyp": {"n": 40},  # whole images; notebook 00 only shows tiles
-}
+}, "no demo sample for competition {name!r}{hint}; valid: {valid}")
 #: the demo trains from scratch: notebook 01's default "imagenet" needs a weights folder or the network, and the
 #: demo must run on a fresh offline machine (a recipe may still set ENCODER_WEIGHTS)
 DEMO_ENCODER_WEIGHTS = None
@@ -51,7 +52,7 @@ SMOKE_TRAINING = {"N_FOLDS": 3}
 def _sample_options(competition: str, smoke: bool) -> dict[str, Any]:
     if smoke:
         return SMOKE_SAMPLE.get(competition, {"n": 4, "size": 160})
-    return dict(SAMPLES[competition])
+    return dict(SAMPLES.get(competition))
 
 
 def demo_steps(competition: str, run_dir: str | Path, smoke: bool = False, seed: int = 0) -> list[DemoStep]:

@@ -14,13 +14,15 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from kit.fsutil import atomic_write_text
+from kit.registry import Registry
 
 __all__ = ["FINGERPRINT_FILE", "REFUSE", "RESUME_ANYWAY", "FRESH", "RERUN_POLICIES", "file_stamp", "file_hash",
            "differences", "check_rerun", "record_fingerprint"]
 
 FINGERPRINT_FILE = "fingerprint.json"
 REFUSE, RESUME_ANYWAY, FRESH = "refuse", "resume-anyway", "fresh"
-RERUN_POLICIES = (REFUSE, RESUME_ANYWAY, FRESH)
+RERUN_POLICIES = Registry.of("rerun policy", (REFUSE, RESUME_ANYWAY, FRESH),
+                             "rerun policy {name!r} unknown{hint}; valid: {valid}", sort=False)
 
 
 def file_stamp(path: str | Path) -> list[int]:
@@ -71,8 +73,7 @@ def check_rerun(folder: str | Path, fingerprint: dict[str, Any], has_work: bool,
     (deleted by ``FRESH``). ``previous``: the fingerprint to compare with when the folder has none recorded
     (older folders). A difference with ``REFUSE`` raises ValueError listing it and the two ways out.
     """
-    if policy not in RERUN_POLICIES:
-        raise ValueError(f"rerun policy {policy!r} unknown; valid: {', '.join(RERUN_POLICIES)}")
+    RERUN_POLICIES.check(policy)
     folder = Path(folder)
     path = folder / FINGERPRINT_FILE
     if path.is_file():

@@ -7,17 +7,16 @@ from pathlib import Path
 from typing import Any
 
 from kit.kernels.settings import repo_root
+from kit.registry import Registry
 
 __all__ = ["NOTEBOOKS", "notebook_path", "run_notebook"]
 
-NOTEBOOKS = ("00_tiling", "01_training", "02_ensembling", "03_inference")
+NOTEBOOKS = Registry.of("notebook", ("00_tiling", "01_training", "02_ensembling", "03_inference"))
 
 
 def notebook_path(name: str) -> Path:
     """The committed notebook ``notebooks/<name>.ipynb``; unknown names list the valid ones."""
-    if name not in NOTEBOOKS:
-        raise KeyError(f"unknown notebook {name!r}; valid: {', '.join(NOTEBOOKS)}")
-    return repo_root() / "notebooks" / f"{name}.ipynb"
+    return repo_root() / "notebooks" / f"{NOTEBOOKS.check(name)}.ipynb"
 
 
 def run_notebook(

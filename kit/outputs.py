@@ -19,27 +19,29 @@ from typing import Sequence
 
 import torch
 
+from kit.registry import Registry
+
 __all__ = ["OUTPUT_MODES", "HEAD_ACTIVATIONS", "check_output_mode", "output_mode", "head_channels",
            "channel_classes", "probabilities"]
 
-OUTPUT_MODES = ("binary", "multiclass", "multilabel")
+OUTPUT_MODES = Registry.of("output mode", ("binary", "multiclass", "multilabel"),
+                           "{kind} must be one of {valid}; got {name!r}{where}{hint}", sort=False)
 #: activation of a head with several channels -> its output mode (a one-channel head is always "binary")
-HEAD_ACTIVATIONS = {"softmax": "multiclass", "sigmoid": "multilabel"}
+HEAD_ACTIVATIONS = Registry.of("head activation", {"softmax": "multiclass", "sigmoid": "multilabel"},
+                               "{kind} must be one of {valid}; got {name!r}{where}{hint}", sort=False)
 
 
-def check_output_mode(mode: str, where: str = "output mode") -> str:
-    """``mode`` if it is one of :data:`OUTPUT_MODES`, else ValueError naming ``where`` and the valid modes."""
-    if mode not in OUTPUT_MODES:
-        raise ValueError(f"{where} must be one of {', '.join(OUTPUT_MODES)}; got {mode!r}")
-    return mode
+def check_output_mode(mode: str, where: str = "") -> str:
+    """``mode`` if it is one of :data:`OUTPUT_MODES`, else :class:`kit.registry.UnknownNameError` naming ``where``
+    (e.g. the file) and the valid modes."""
+    return OUTPUT_MODES.check(mode, where)
 
 
 def output_mode(activation: str, num_classes: int) -> str:
     """The output mode of a head whose several channels use ``activation`` ("softmax" or "sigmoid"), trained for
     ``num_classes`` classes (the kit's count: 1 for a one-class task, background + classes otherwise)."""
-    if activation not in HEAD_ACTIVATIONS:
-        raise ValueError(f"head activation must be one of {', '.join(HEAD_ACTIVATIONS)}; got {activation!r}")
-    return "binary" if num_classes == 1 else HEAD_ACTIVATIONS[activation]
+    mode = HEAD_ACTIVATIONS.get(activation)
+    return "binary" if num_classes == 1 else mode
 
 
 def head_channels(mode: str, num_classes: int) -> int:

@@ -22,9 +22,12 @@ from typing import Iterable
 import cv2
 import numpy as np
 
+from kit.registry import Registry
+
 __all__ = ["ORDERS", "encode", "decode", "decode_window", "runs_from_rle", "RleMask", "RleStreamEncoder"]
 
-ORDERS = ("F", "C")
+ORDERS = Registry.of("RLE order", ("F", "C"), "RLE order must be 'F' (column-major, HuBMAP) or 'C' (row-major, "
+                     "NeoPolyp), got {name!r}{hint}", sort=False)
 _BAND_BYTES = 1 << 19  # scan masks in ~512 KB bands so the comparison temporaries stay in cache
 _MAX_TOKEN = 2**62  # no pixel index is this large; also keeps start + length clear of int64 overflow
 _INT_TOKEN = re.compile(r"[+-]?[0-9]+")
@@ -32,9 +35,7 @@ _CLEAN_CHARS = b"0123456789 \t\n\r\x0b\x0c"  # ASCII digits and whitespace: nump
 
 
 def _check_order(order: str) -> str:
-    if order not in ORDERS:
-        raise ValueError(f"RLE order must be 'F' (column-major, HuBMAP) or 'C' (row-major, NeoPolyp), got {order!r}")
-    return order
+    return ORDERS.check(order)
 
 
 def _check_shape(shape: Iterable[int]) -> tuple[int, int]:

@@ -1,7 +1,7 @@
 """Shared checks for model-zoo tests: the models under test and their tiny settings, the output contract, save/load
 roundtrip, and official-reference helpers.
 
-Used by test_models_zoo*.py. The official-reference recipe: build a state_dict of deterministic random tensors from
+Used by tests/models/. The official-reference recipe: build a state_dict of deterministic random tensors from
 the official names/shapes (stored in tests/data/<name>_reference.json), load it, run a seeded input in eval mode and
 compare summary numbers with the ones recorded from the official implementation run on the same checkpoint.
 """

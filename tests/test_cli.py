@@ -27,3 +27,12 @@ def test_bad_input_is_one_error_line_and_exit_code_2(tmp_path, capsys):
     code = main(["results", "--runs", str(tmp_path / "missing.csv")])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and "missing.csv" in err
+
+
+def test_an_unknown_name_is_one_plain_line_with_the_suggestion_and_exit_code_2(capsys):
+    code = main(["recipes", "demo-cpx"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith("error: recipe 'demo-cpx' is neither a recipe file nor a shipped recipe "
+                          "(did you mean 'demo-cpu'?); shipped: ")
+    assert '"' not in err  # the KeyError's quotes are gone

@@ -43,7 +43,7 @@ def test_head_channels_and_channel_classes():
     assert head_channels("multilabel", 3) == 2 and head_channels("multiclass", 3) == 3 == head_channels("binary", 3)
     assert channel_classes("multiclass", NEOPOLYP.classes) == ("background", "neoplastic", "non-neoplastic")
     assert channel_classes("multilabel", NEOPOLYP.classes) == ("neoplastic", "non-neoplastic")
-    with pytest.raises(ValueError, match="activation must be one of softmax, sigmoid; got 'relu'"):
+    with pytest.raises(ValueError, match="head activation must be one of softmax, sigmoid; got 'relu'"):
         output_mode("relu", 3)
 
 
@@ -70,7 +70,7 @@ def test_output_contract_roundtrip_and_old_checkpoints():
     assert read_output_mode({"model": {}}, "old.pt") is None
     with pytest.raises(ValueError, match="bad.pt: output_contract must be a dict"):
         read_output_mode({OUTPUT_KEY: "sigmoid"}, "bad.pt")
-    with pytest.raises(ValueError, match="bad.pt: output_contract mode must be one of"):
+    with pytest.raises(ValueError, match="output mode must be one of .*; got 'sigmoid' in bad.pt output_contract"):
         read_output_mode({OUTPUT_KEY: {"mode": "sigmoid", "channels": []}}, "bad.pt")
 
 
@@ -94,5 +94,5 @@ def test_predictor_gives_a_multilabel_member_one_rle_per_class():
     assert second[16:, 32:].all() and not second[:16].any() and not second[:, :32].any()
     softmax = Predictor(Member(TwoSigmoids(), input=ModelInput(window=None)), device="cpu", amp=False)
     assert len(softmax.predict_rle(image, order="C")) == 1  # the guess by channel count: softmax, one class
-    with pytest.raises(ValueError, match="Member output must be one of"):
+    with pytest.raises(ValueError, match="got 'sigmoid' for a predictor Member"):
         Member(TwoSigmoids(), output="sigmoid")

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import kit.viz_infer as viz_infer
-from infer_helpers import HUBMAP21, NEOPOLYP, tiny_sample
+from tests.infer_helpers import HUBMAP21, NEOPOLYP, tiny_sample
 from kit.infer.scoring import labels_path
 from kit.io import read_image
 from kit.rle import decode

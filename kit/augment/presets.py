@@ -14,17 +14,15 @@ their values stay within the class set. Rot90 only turns square images (see ``Sq
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import albumentations as A
 import cv2
 
 from kit.augment.transforms import SquareRotate90
+from kit.registry import Registry
 
 __all__ = ["PRESETS", "build_augmentation"]
-
-PRESETS = ("none", "light", "medium", "heavy")
-
 
 def _flips() -> list[A.BasicTransform]:
     return [A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.5), SquareRotate90(p=0.5)]
@@ -75,7 +73,10 @@ def _heavy() -> list[A.BasicTransform]:
     ]
 
 
-_BUILDERS = {"none": list, "light": _light, "medium": _medium, "heavy": _heavy}
+#: preset name -> builder of its transform list, weakest first
+PRESETS: Registry[Callable[[], list[A.BasicTransform]]] = Registry.of(
+    "augmentation preset", {"none": list, "light": _light, "medium": _medium, "heavy": _heavy},
+    "unknown augmentation preset {name!r}{hint}; valid: {valid}", sort=False)
 
 
 def build_augmentation(
@@ -90,8 +91,7 @@ def build_augmentation(
         size: resize every pair to this (height, width) (an int: square) before augmenting; ``None``: keep.
         extra: transforms appended after the preset (e.g. ``ColorTransfer(pool, p=0.5)``, ``StainJitter()``).
     """
-    if preset not in _BUILDERS:
-        raise ValueError(f"unknown augmentation preset {preset!r}; valid: {', '.join(PRESETS)}")
+    builder = PRESETS.get(preset)
     transforms: list[A.BasicTransform] = []
     if size is not None:
         height, width = (size, size) if isinstance(size, int) else tuple(size)
@@ -100,4 +100,4 @@ def build_augmentation(
         transforms.append(
             A.Resize(height, width, interpolation=cv2.INTER_AREA, mask_interpolation=cv2.INTER_NEAREST)
         )
-    return A.Compose(transforms + _BUILDERS[preset]() + list(extra))
+    return A.Compose(transforms + builder() + list(extra))

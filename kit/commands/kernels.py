@@ -125,8 +125,7 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "rehearse":
         return _rehearse(args)
     settings = load_kernel_settings()
-    if args.name not in settings:
-        raise KeyError(f"unknown kernel {args.name!r}; valid: {', '.join(settings)}")
+    settings.check_all([args.name])
     try:
         version = push_kernel(Path(args.out) / args.name, submission=settings[args.name].submission)
     except RuntimeError as err:

@@ -114,7 +114,7 @@ class Member:
 
     def __post_init__(self) -> None:
         if self.output is not None:
-            check_output_mode(self.output, "Member output")
+            check_output_mode(self.output, "for a predictor Member")
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         """N×C×H×W class probabilities (the kit's layout) of this member's logits."""

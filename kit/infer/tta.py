@@ -9,13 +9,14 @@ can be picked by name; ``"d4"`` is all eight and ``"flips"`` the four flips of t
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import torch
 
-__all__ = ["TtaTransform", "TTA_TRANSFORMS", "TTA_PRESETS", "tta_names", "get_tta", "predict_with_tta"]
+from kit.registry import Registry
+
+__all__ = ["TtaTransform", "TTA_TRANSFORMS", "TTA_PRESETS", "TTA_NAMES", "tta_names", "get_tta", "predict_with_tta"]
 
 TensorFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -78,27 +79,24 @@ TTA_PRESETS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: every name ``get_tta`` takes (single transforms, then presets) -> its transforms; case, "-" and "_" are ignored
+TTA_NAMES: Registry[tuple[TtaTransform, ...]] = Registry.of(
+    "TTA transform",
+    {**{name: (t,) for name, t in TTA_TRANSFORMS.items()},
+     **{name: tuple(TTA_TRANSFORMS[n] for n in names) for name, names in TTA_PRESETS.items()}},
+    sort=False, key=lambda name: name.lower().replace("-", "").replace("_", ""))
+
+
 def tta_names() -> list[str]:
     """Names of the single transforms, in D4 order."""
     return list(TTA_TRANSFORMS)
 
 
-def _lookup(name: str) -> list[TtaTransform]:
-    key = str(name).lower().replace("-", "").replace("_", "")
-    if key in TTA_PRESETS:
-        return [TTA_TRANSFORMS[n] for n in TTA_PRESETS[key]]
-    if key in TTA_TRANSFORMS:
-        return [TTA_TRANSFORMS[key]]
-    valid = tta_names() + list(TTA_PRESETS)
-    close = difflib.get_close_matches(key, valid, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    raise KeyError(f"unknown TTA transform {name!r}{hint}; valid: {', '.join(valid)}")
-
-
 def get_tta(names: str | Sequence[str] | None) -> list[TtaTransform]:
     """Transforms by name (single names or the presets "none", "flips", "d4"), duplicates dropped, order kept.
 
-    ``None`` or an empty list means identity only; an unknown name raises KeyError listing the valid ones.
+    ``None`` or an empty list means identity only; an unknown name raises :class:`~kit.registry.UnknownNameError`
+    listing the valid ones.
     """
     if names is None:
         names = ["identity"]
@@ -106,7 +104,7 @@ def get_tta(names: str | Sequence[str] | None) -> list[TtaTransform]:
         names = [names]
     chosen: dict[str, TtaTransform] = {}
     for name in names:
-        for transform in _lookup(name):
+        for transform in TTA_NAMES.get(name):
             chosen.setdefault(transform.name, transform)
     return list(chosen.values()) or [TTA_TRANSFORMS["identity"]]
 

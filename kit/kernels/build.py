@@ -178,9 +178,7 @@ def build_kernels(
                          f"(one of {', '.join(list_competitions())})")
     get_profile(competition)  # unknown slugs fail here with the valid list
     settings = load_kernel_settings(settings_dir)
-    unknown = sorted(set(names or ()) - set(settings))
-    if unknown:
-        raise KeyError(f"unknown kernels {unknown}; valid: {', '.join(settings)}")
+    settings.check_all(names or ())
     dataset_slugs = {name: d.slug for name, d in load_dataset_settings(settings_dir).items()}
     kernel_slugs = {name: s.slug for name, s in settings.items()}
     prepared = [

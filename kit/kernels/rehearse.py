@@ -23,10 +23,11 @@ from kit.competitions import DEFAULT_COMPETITION, CompetitionProfile, get_profil
 from kit.kernels.build import KernelFolder, build_kernels, submission_warnings
 from kit.kernels.sandbox import make_offline_env, network_cut, pick_python, run_notebook_offline, wheel_top_levels
 from kit.kernels.settings import KernelSettings, load_dataset_settings, load_kernel_settings
+from kit.registry import Registry
 
 __all__ = ["KernelRun", "Rehearsal", "LAYOUTS", "smoke_parameters", "hidden_test_set", "rehearse"]
 
-LAYOUTS = ("new", "legacy")
+LAYOUTS = Registry.of("layout", ("new", "legacy"), "layout {name!r} unknown{hint}; valid: {valid}", sort=False)
 _PATH_PARAMETERS = ("DATA_DIR", "OUT_DIR", "RUN_DIR", "RUN_DIRS", "OUT", "ENSEMBLE", "SUBMISSION")
 _BROKEN_BYTES = 256  # what is left of the hidden rerun's truncated image
 
@@ -273,8 +274,7 @@ def rehearse(
     from kit.kernels.datasets import build_models_dataset, build_weights_dataset, build_wheels_dataset
     from kit.kernels.wheels import KAGGLE_MISSING_PACKAGES, repackable
 
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout {layout!r} unknown; valid: {', '.join(LAYOUTS)}")
+    LAYOUTS.check(layout)
     profile = get_profile(competition)
     root = Path(out).resolve() / profile.slug
     earlier = Path(reuse).resolve() / profile.slug if reuse is not None else None

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kit.registry import Registry
+
 __all__ = ["KernelSettings", "DatasetSettings", "load_kernel_settings", "load_dataset_settings", "repo_root"]
 
 
@@ -55,7 +57,7 @@ def _read(path: Path) -> dict:
         raise ValueError(f"{path}: not valid JSON ({err})") from None
 
 
-def load_kernel_settings(root: str | Path | None = None) -> dict[str, KernelSettings]:
+def load_kernel_settings(root: str | Path | None = None) -> Registry[KernelSettings]:
     """All kernel settings under ``root`` (default ``<repo>/kernels``), by name; bad keys are named in the error."""
     folder = Path(root) if root else repo_root() / "kernels"
     fields = set(KernelSettings.__dataclass_fields__)
@@ -78,7 +80,7 @@ def load_kernel_settings(root: str | Path | None = None) -> dict[str, KernelSett
         found[values["name"]] = KernelSettings(**values)
     if not found:
         raise FileNotFoundError(f"no kernel settings (*.json) in {folder}")
-    return found
+    return Registry.of("kernel", found, "unknown kernels {name!r}{hint}; valid: {valid}", sort=False)
 
 
 def load_dataset_settings(root: str | Path | None = None) -> dict[str, DatasetSettings]:

@@ -38,7 +38,7 @@ __all__ = [
 
 # The packages (distribution names) the kit and the notebooks import that the Kaggle image lacks: the wheels
 # dataset carries exactly these, plus the kit. The decision comes from the dated snapshot of the image's packages
-# (KAGGLE_IMAGE_SNAPSHOT); tests/test_kernels.py checks this tuple is exactly "imported, not in the snapshot".
+# (KAGGLE_IMAGE_SNAPSHOT); tests/kernels/test_wheels.py checks this tuple is exactly "imported, not in the snapshot".
 KAGGLE_MISSING_PACKAGES: tuple[str, ...] = ("segmentation-models-pytorch",)
 KAGGLE_IMAGE_SNAPSHOT = "kernels/kaggle-image-packages.txt"  # relative to the source checkout
 KAGGLE_PYTHON = "3.12"

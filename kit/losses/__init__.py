@@ -16,6 +16,7 @@ from kit.losses.combine import OUTPUT_KINDS, DeepSupervisionLoss, ForegroundLoss
 from kit.losses.pixel import CrossEntropyLoss, FocalLoss
 from kit.losses.region import DiceLoss, FocalTverskyLoss, JaccardLoss, LovaszLoss, TverskyLoss
 from kit.losses.spec import LossTerm, parse_loss_spec
+from kit.registry import Registry
 
 __all__ = [
     "LOSSES",
@@ -44,7 +45,7 @@ __all__ = [
 ]
 
 # "bce" and "ce" are the same loss: sigmoid BCE in binary mode, softmax cross-entropy in multiclass mode.
-LOSSES: dict[str, type[SegmentationLoss]] = {
+LOSSES: Registry[type[SegmentationLoss]] = Registry.of("loss", {
     "bce": CrossEntropyLoss,
     "ce": CrossEntropyLoss,
     "focal": FocalLoss,
@@ -55,14 +56,14 @@ LOSSES: dict[str, type[SegmentationLoss]] = {
     "lovasz": LovaszLoss,
     "active_contour": ActiveContourLoss,
     "structure": StructureLoss,
-}
+}, "unknown loss {name!r}{where}{hint}; valid names: {valid}")
 
 
 def list_losses(mode: str | None = None) -> list[str]:
     """Names usable in a loss spec (only those supporting ``mode`` when given), sorted."""
     if mode is not None:
         check_mode(mode)
-    return sorted(name for name, cls in LOSSES.items() if mode is None or mode in cls.modes)
+    return [name for name, cls in LOSSES.items() if mode is None or mode in cls.modes]
 
 
 def loss_parameters(name: str) -> dict[str, object]:
@@ -73,10 +74,7 @@ def loss_parameters(name: str) -> dict[str, object]:
 
 
 def _loss_class(name: str, spec: str | None) -> type[SegmentationLoss]:
-    if name not in LOSSES:
-        where = f" in spec {spec!r}" if spec else ""
-        raise ValueError(f"unknown loss {name!r}{where}; valid names: {', '.join(sorted(LOSSES))}")
-    return LOSSES[name]
+    return LOSSES.get(name, f"in spec {spec!r}" if spec else "")
 
 
 def _build_term(term: LossTerm, spec: str, mode: str, ignore_index: int | None) -> SegmentationLoss:

@@ -53,9 +53,7 @@ class LossInputs:
 
 def check_mode(mode: str) -> str:
     """Return ``mode`` if it is a known mode, else raise a ValueError listing them."""
-    if mode not in MODES:
-        raise ValueError(f"loss mode must be one of {', '.join(MODES)}; got {mode!r}")
-    return mode
+    return MODES.check(mode)
 
 
 def _as_nchw_target(target: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:

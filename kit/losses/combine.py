@@ -10,10 +10,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from kit.losses.base import LossInputs, SegmentationLoss
+from kit.registry import Registry
 
 __all__ = ["OUTPUT_KINDS", "WeightedSumLoss", "ForegroundLoss", "DeepSupervisionLoss"]
 
-OUTPUT_KINDS = ("classes", "foreground")
+OUTPUT_KINDS = Registry.of("output kind", ("classes", "foreground"),
+                           "unknown output kinds {name!r}{hint}; valid: {valid}", sort=False)
 """Kinds of model outputs a loss knows: "classes" (the map the target's ids label: 1 channel in binary mode,
 C in multiclass mode) and "foreground" (a 1-channel map of target > 0, every non-background class against the
 background, e.g. BlazeNeo's auxiliary polyp map). A model whose ``train()`` outputs are not all class maps says
@@ -88,9 +90,7 @@ class DeepSupervisionLoss(nn.Module):
         super().__init__()
         if weights is not None and (not weights or any(w < 0 for w in weights) or sum(weights) <= 0):
             raise ValueError(f"deep supervision weights must be non-negative with a positive sum; got {weights}")
-        unknown = sorted(set(kinds or ()) - set(OUTPUT_KINDS))
-        if unknown:
-            raise ValueError(f"unknown output kinds {unknown}; valid: {', '.join(OUTPUT_KINDS)}")
+        OUTPUT_KINDS.check_all(kinds or ())
         if "foreground" in (kinds or ()) and foreground is None:
             raise ValueError("output kinds name a 'foreground' output but no foreground loss was given")
         self.loss = loss

@@ -10,9 +10,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from kit.registry import Registry
+
 __all__ = ["lovasz_grad", "lovasz_hinge", "lovasz_softmax"]
 
-CLASS_CHOICES = ("present", "all")
+CLASS_CHOICES = Registry.of("lovasz classes", ("present", "all"),
+                            "lovasz classes must be one of {valid}; got {name!r}{hint}", sort=False)
 
 
 def lovasz_grad(gt_sorted: torch.Tensor) -> torch.Tensor:
@@ -74,8 +77,7 @@ def lovasz_softmax(
     Args:
         classes: "present" averages over the classes present in the (valid) target, "all" over every class.
     """
-    if classes not in CLASS_CHOICES:
-        raise ValueError(f"lovasz classes must be one of {', '.join(CLASS_CHOICES)}; got {classes!r}")
+    CLASS_CHOICES.check(classes)
     flat_probs = probs.permute(0, 2, 3, 1)  # N×H×W×C
     keep = valid[:, 0] > 0
     if not per_image:

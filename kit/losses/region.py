@@ -114,8 +114,7 @@ class LovaszLoss(SegmentationLoss):
         classes: str = "present",
     ) -> None:
         super().__init__(mode, ignore_index)
-        if classes not in CLASS_CHOICES:
-            raise ValueError(f"lovasz classes must be one of {', '.join(CLASS_CHOICES)}; got {classes!r}")
+        CLASS_CHOICES.check(classes)
         self.per_image, self.classes = bool(per_image), classes
 
     def compute(self, inputs: LossInputs) -> torch.Tensor:

@@ -98,4 +98,4 @@ def read_output_mode(state: Any, where: str) -> str | None:
         return None
     if not isinstance(contract, dict) or set(contract) != {"mode", "channels"}:
         raise ValueError(f"{where}: {OUTPUT_KEY} must be a dict with the keys ['channels', 'mode'], got {contract!r}")
-    return check_output_mode(contract["mode"], f"{where}: {OUTPUT_KEY} mode")
+    return check_output_mode(contract["mode"], f"in {where} {OUTPUT_KEY}")

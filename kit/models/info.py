@@ -72,9 +72,7 @@ def register(info: ModelInfo) -> Callable[[ModelBuilder], ModelBuilder]:
     ``info.name`` with its card."""
     if info.min_size % info.divisor:
         raise ValueError(f"model {info.name!r}: min_size {info.min_size} is not a multiple of divisor {info.divisor}")
-    if info.activation not in HEAD_ACTIVATIONS:
-        raise ValueError(f"model {info.name!r}: activation must be one of {', '.join(HEAD_ACTIVATIONS)}; "
-                         f"got {info.activation!r}")
+    HEAD_ACTIVATIONS.check(info.activation, f"for model {info.name!r}")
 
     def decorate(builder: ModelBuilder) -> ModelBuilder:
         _MODELS.add(info.name, _Entry(builder, info))

@@ -25,10 +25,13 @@ from kit.models.blocks import RFB, BasicConv2d, PartialDecoder, resize_to
 from kit.models.info import ModelInfo, register
 from kit.models.res2net import RES2NET_V1B_LAYERS, res2net_v1b
 from kit.models.weights import init_encoder
+from kit.registry import Registry
 
 __all__ = ["PraNet", "MAP_NAMES", "resolve_prediction_map", "build_pranet"]
 
 MAP_NAMES = ("lateral_map_5", "lateral_map_4", "lateral_map_3", "lateral_map_2")
+_MAPS = Registry.of("prediction map", MAP_NAMES,
+                    "prediction_map {name!r}{hint} is not one of {valid} or an index -4..3 into them", sort=False)
 
 
 def resolve_prediction_map(prediction_map: str | int) -> str:
@@ -36,10 +39,7 @@ def resolve_prediction_map(prediction_map: str | int) -> str:
     if isinstance(prediction_map, int) and not isinstance(prediction_map, bool):
         if -len(MAP_NAMES) <= prediction_map < len(MAP_NAMES):
             return MAP_NAMES[prediction_map]
-    elif prediction_map in MAP_NAMES:
-        return prediction_map
-    raise ValueError(f"prediction_map {prediction_map!r} is not one of {', '.join(MAP_NAMES)} "
-                     f"or an index -{len(MAP_NAMES)}..{len(MAP_NAMES) - 1} into them")
+    return _MAPS.check(prediction_map)
 
 
 def _reverse_attention(side: torch.Tensor, feature: torch.Tensor) -> torch.Tensor:
@@ -124,8 +124,7 @@ class PraNet(nn.Module):
 def build_pranet(num_classes: int = 1, in_channels: int = 3, encoder_weights=None,
                  backbone: str = "res2net50_v1b_26w_4s", prediction_map: str | int = "lateral_map_2") -> PraNet:
     """PraNet; ``backbone`` one of ``RES2NET_V1B_LAYERS``; ``encoder_weights``: Res2Net checkpoint file or None."""
-    if backbone not in RES2NET_V1B_LAYERS:
-        raise KeyError(f"unknown PraNet backbone {backbone!r}; valid: {', '.join(RES2NET_V1B_LAYERS)}")
+    RES2NET_V1B_LAYERS.check(backbone)
     model = PraNet(num_classes, in_channels, backbone=backbone, prediction_map=prediction_map)
     init_encoder(model.resnet, encoder_weights, model_prefix="resnet.")
     return model

@@ -24,6 +24,7 @@ from pathlib import Path
 from kit.fingerprint import file_hash
 from kit.models.weights import WEIGHT_SUFFIXES, resolve_weights_path
 from kit.paths import find_marked_folders, kaggle_input_root, path_inside
+from kit.registry import Registry
 
 __all__ = ["MANIFEST_FILE", "IMAGENET", "WeightsKey", "WeightsEntry", "ResolvedWeights", "weights_key",
            "default_encoder_weights", "read_manifest", "write_manifest", "weights_folders",
@@ -84,9 +85,10 @@ def _timm_key(encoder: str, tag: str) -> WeightsKey:
     except RuntimeError:  # timm: "Invalid pretrained tag"
         cfg = None
     if cfg is None or not cfg.tag:
-        valid = [name.partition(".")[2] for name in timm.list_pretrained(f"{arch}.*")]
-        raise ValueError(f"encoder {encoder}: timm has no pretrained weights {wanted or 'by default'!r} for {arch}; "
-                         f"its tags: {', '.join(valid) or 'none'}")
+        tags = Registry.of("pretrained tag", [name.partition(".")[2] for name in timm.list_pretrained(f"{arch}.*")],
+                           f"encoder {encoder}: timm has no pretrained weights {{name!r}} for {arch}{{hint}}; "
+                           "its tags: {valid}", sort=False)
+        raise tags.error(wanted or "by default")
     return WeightsKey(f"tu-{arch}", cfg.tag)
 
 
@@ -99,9 +101,9 @@ def weights_key(encoder: str, tag: str) -> WeightsKey:
     if encoder not in smp.encoders.encoders:
         raise ValueError(f"encoder {encoder}: not an smp encoder nor tu-<timm name>, so it has no pretrained tags; "
                          f"pass a weights file or None")
-    tags = smp.encoders.encoders[encoder].get("pretrained_settings", {})
-    if tag not in tags:
-        raise ValueError(f"encoder {encoder} has no {tag!r} weights; its tags: {', '.join(tags) or 'none'}")
+    tags = Registry.of("pretrained tag", smp.encoders.encoders[encoder].get("pretrained_settings", {}),
+                       f"encoder {encoder} has no {{name!r}} weights{{hint}}; its tags: {{valid}}", sort=False)
+    tags.check(tag)
     return WeightsKey(encoder, tag)
 
 

@@ -13,14 +13,16 @@ import math
 import torch
 import torch.nn as nn
 
+from kit.registry import Registry
+
 __all__ = ["Bottle2neck", "Res2Net", "RES2NET_V1B_LAYERS", "res2net_v1b"]
 
 #: backbone name -> blocks per stage (base width 26, scale 4 for all of them)
-RES2NET_V1B_LAYERS: dict[str, tuple[int, int, int, int]] = {
+RES2NET_V1B_LAYERS: Registry[tuple[int, int, int, int]] = Registry.of("Res2Net backbone", {
     "res2net50_v1b_26w_4s": (3, 4, 6, 3),
     "res2net101_v1b_26w_4s": (3, 4, 23, 3),
     "res2net152_v1b_26w_4s": (3, 8, 36, 3),
-}
+}, "unknown Res2Net backbone {name!r}{hint}; valid names: {valid}", sort=False)
 
 
 class Bottle2neck(nn.Module):
@@ -126,6 +128,4 @@ class Res2Net(nn.Module):
 
 def res2net_v1b(name: str = "res2net50_v1b_26w_4s", in_channels: int = 3) -> Res2Net:
     """A randomly initialised Res2Net v1b trunk by name (see ``RES2NET_V1B_LAYERS``); nothing is downloaded."""
-    if name not in RES2NET_V1B_LAYERS:
-        raise KeyError(f"unknown Res2Net backbone {name!r}; valid names: {', '.join(RES2NET_V1B_LAYERS)}")
-    return Res2Net(RES2NET_V1B_LAYERS[name], in_channels=in_channels)
+    return Res2Net(RES2NET_V1B_LAYERS.get(name), in_channels=in_channels)

@@ -17,10 +17,13 @@ import torch.nn as nn
 
 from kit.models.info import ModelInfo, register
 from kit.models.weights import init_encoder
+from kit.registry import Registry
 
 __all__ = ["SMP_ARCHITECTURES", "DEFAULT_ENCODER", "default_encoder", "build_smp"]
 
-SMP_ARCHITECTURES: dict[str, type[nn.Module]] = dict(smp.MODEL_ARCHITECTURES_MAPPING)
+SMP_ARCHITECTURES: Registry[type[nn.Module]] = Registry.of(
+    "smp architecture", smp.MODEL_ARCHITECTURES_MAPPING, "unknown smp architecture {name!r}{hint}; valid: {valid}",
+    sort=False)
 DEFAULT_ENCODER = "resnet34"
 #: keyword arguments that would break the "one logits tensor" contract or trigger a download
 _REFUSED = {
@@ -48,15 +51,14 @@ def default_encoder(arch: str) -> str:
 def build_smp(arch: str, num_classes: int = 1, in_channels: int = 3, encoder_weights=None,
               encoder_name: str | None = None, **kwargs) -> nn.Module:
     """smp ``arch`` with ``encoder_name`` (default :func:`default_encoder`), random init, then the weights file."""
-    if arch not in SMP_ARCHITECTURES:
-        raise KeyError(f"unknown smp architecture {arch!r}; valid: {', '.join(SMP_ARCHITECTURES)}")
+    architecture = SMP_ARCHITECTURES.get(arch)
     refused = sorted(set(kwargs) & _REFUSED.keys())
     if refused:
         raise ValueError("; ".join(f"{arch}: argument {k!r} is not accepted ({_REFUSED[k]})" for k in refused))
     encoder_name = encoder_name or default_encoder(arch)
     if arch == "dpt":
         kwargs.setdefault("dynamic_img_size", True)
-    model = SMP_ARCHITECTURES[arch](
+    model = architecture(
         encoder_name=encoder_name, encoder_weights=None, in_channels=in_channels, classes=num_classes, **kwargs
     )
     init_encoder(model.encoder, encoder_weights)

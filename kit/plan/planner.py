@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass
 
 from kit.plan.fingerprint import DataFingerprint
+from kit.registry import Registry
 
 __all__ = ["GPUS", "GpuSpec", "TARGET_DIAMETER", "WHOLE_IMAGE_SIDE", "GB_PER_256", "Choice", "plan_recipe"]
 
@@ -39,11 +40,11 @@ class GpuSpec:
     images_per_second: float
 
 
-GPUS = {
+GPUS: Registry[GpuSpec] = Registry.of("gpu", {
     "cpu": GpuSpec(0, 1, 2.3),  # measured on the 2-core dev box (bench/RESULTS.md)
     "t4": GpuSpec(15, 1, 60), "t4x2": GpuSpec(15, 2, 60), "p100": GpuSpec(16, 1, 70),
     "a100": GpuSpec(40, 1, 250), "h100": GpuSpec(80, 1, 400),
-}
+}, sort=False)
 
 
 @dataclass(frozen=True)
@@ -110,9 +111,7 @@ def _pixels(fp: DataFingerprint, tiling: dict, size: list[int] | None) -> tuple[
 
 def plan_recipe(fp: DataFingerprint, gpu: str = "t4x2", hours: float = 9.0) -> tuple[dict, list[Choice]]:
     """A recipe dict (the recipe-file schema) and the choices with their reasons."""
-    if gpu not in GPUS:
-        raise KeyError(f"unknown gpu {gpu!r}; valid: {', '.join(GPUS)}")
-    spec = GPUS[gpu]
+    spec = GPUS.get(gpu)
     choices, reduce, tiling = _scale(fp)
     size = next((c.value for c in choices if c.key == "train.image_size"), None)
     train: dict = {"image_size": size} if size else {}

@@ -20,7 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-__all__ = ["RECIPES_DIR", "Recipe", "list_recipes", "load_recipe", "recipe_path", "check_recipe", "check_recipe_file"]
+from kit.registry import Registry, UnknownNameError, file_or_name, json_files
+
+__all__ = ["RECIPES_DIR", "RECIPES", "Recipe", "list_recipes", "load_recipe", "recipe_path", "check_recipe",
+           "check_recipe_file"]
 
 RECIPES_DIR = Path(__file__).resolve().parent
 _SECTIONS = ("train", "tiling", "inference")
@@ -70,21 +73,19 @@ class Recipe:
                 "train": self.train, "tiling": self.tiling, "inference": self.inference}
 
 
+#: shipped recipe name (file stem) -> its file
+RECIPES: Registry[Path] = json_files(
+    "recipe", RECIPES_DIR, "recipe {name!r} is neither a recipe file nor a shipped recipe{hint}; shipped: {valid}")
+
+
 def list_recipes() -> list[str]:
     """Names of the shipped recipes (file stems), sorted."""
-    return sorted(p.stem for p in RECIPES_DIR.glob("*.json"))
+    return RECIPES.names()
 
 
 def recipe_path(name_or_file: str | Path) -> Path:
     """The file of a shipped recipe name, or ``name_or_file`` itself when it is an existing file."""
-    path = Path(name_or_file)
-    if path.suffix == ".json" and path.is_file():
-        return path
-    shipped = RECIPES_DIR / f"{name_or_file}.json"
-    if shipped.is_file():
-        return shipped
-    raise KeyError(f"recipe {str(name_or_file)!r} is neither a recipe file nor a shipped recipe; "
-                   f"shipped: {', '.join(list_recipes())}")
+    return file_or_name(name_or_file, RECIPES)
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -138,11 +139,11 @@ def check_recipe(recipe: Recipe) -> None:
     are :func:`kit.infer.assemble.build_ensemble` keywords with a valid TTA and blend.
     """
     from kit.augment.presets import PRESETS
-    from kit.infer.blend import blend_names
     from kit.competitions import get_profile
+    from kit.infer.blend import BLEND_WEIGHTS
     from kit.infer.tta import get_tta
     from kit.losses import build_loss
-    from kit.models import list_models
+    from kit.models import get_builder
     from kit.train import TrainConfig
 
     where = f"recipe {recipe.name} ({recipe.path})"
@@ -156,19 +157,18 @@ def check_recipe(recipe: Recipe) -> None:
         if unknown:
             raise KeyError(f"unknown train keys {unknown}")
         config = recipe.train_config(tiles_dir=_PLACEHOLDER)
-        if config.arch not in list_models():
-            raise KeyError(f"train.arch {config.arch!r} is not in the model zoo (python -m kit models)")
+        get_builder(config.arch)
         build_loss(config.loss, mode=config.mode, ignore_index=config.ignore_index)
-        if config.augment not in PRESETS:
-            raise ValueError(f"train.augment {config.augment!r}; valid: {', '.join(PRESETS)}")
+        PRESETS.check(config.augment)
         recipe.tile_settings()
         options = _inference_options()
         unknown = sorted(set(recipe.inference) - options)
         if unknown:
             raise KeyError(f"unknown inference keys {unknown}; valid: {', '.join(sorted(options))}")
         get_tta(recipe.inference.get("tta", "identity"))
-        if recipe.inference.get("blend", "gaussian") not in blend_names():
-            raise ValueError(f"inference.blend {recipe.inference['blend']!r}; valid: {', '.join(blend_names())}")
+        BLEND_WEIGHTS.check(recipe.inference.get("blend", "gaussian"))
+    except UnknownNameError as err:
+        raise err.within(where) from None
     except (ValueError, KeyError, TypeError) as err:
         message = err.args[0] if err.args else str(err)
         raise ValueError(f"{where}: {message}") from None

@@ -12,6 +12,7 @@ from numbers import Integral
 from pathlib import Path
 
 from kit.competitions import get_profile
+from kit.registry import Registry
 from kit.sample.common import SCORING_DIR, SampleSummary, split_counts
 from kit.sample.hubmap2021 import make_hubmap2021
 from kit.sample.hubmap2022 import make_hubmap2022
@@ -27,11 +28,11 @@ DEFAULTS: dict[str, tuple[int, int | tuple[int, int]]] = {  # (n, size): small e
     "hubmap-organ-segmentation": (12, 512),
     "bkai-igh-neopolyp": (12, 320),
 }
-_WRITERS: dict[str, Callable[..., SampleSummary]] = {
+_WRITERS: Registry[Callable[..., SampleSummary]] = Registry.of("sample generator", {
     "hubmap-kidney-segmentation": make_hubmap2021,
     "hubmap-organ-segmentation": make_hubmap2022,
     "bkai-igh-neopolyp": make_neopolyp,
-}
+}, "no sample generator for competition {name!r}{hint}; valid: {valid}")
 
 
 def _resolve_size(slug: str, size: int | tuple[int, int] | None) -> int | tuple[int, int]:
@@ -59,7 +60,7 @@ def make_sample(slug: str, out_dir: str | Path, n: int | None = None, size: int 
     Raises KeyError for an unknown slug, ValueError for bad sizes, counts, seeds or options.
     """
     profile = get_profile(slug)
-    writer = _WRITERS[profile.slug]
+    writer = _WRITERS.get(profile.slug)
     allowed = [p for p in inspect.signature(writer).parameters if p not in ("out_dir", "n", "size", "seed")]
     unknown = sorted(set(options) - set(allowed))
     if unknown:

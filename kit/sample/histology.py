@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from kit.registry import Registry
 from kit.sample.draw import Ellipse, GrainTexture, SmoothField, coarse_window, power_of_two_step
 
 __all__ = ["OrganStyle", "HistologySlide", "STYLES"]
@@ -57,7 +58,7 @@ class OrganStyle:
     colours: dict[int, tuple[Colour, Colour]] = field(default_factory=dict)
 
 
-STYLES: dict[str, OrganStyle] = {
+STYLES: Registry[OrganStyle] = Registry.of("slide style", {
     # 2021 kidney slides: large round glomeruli, dark capsule, pale textured tuft
     "glomerulus": OrganStyle((45, 80), (1.0, 1.25), 3.0),
     # 2022 organs (HPA scale, 0.4 µm/px): distinct shapes and looks
@@ -72,7 +73,7 @@ STYLES: dict[str, OrganStyle] = {
                                   CORE: ((122, 72, 156), (88, 46, 130)), DOTS: ((76, 36, 110), (58, 24, 92))}),
     "prostate": OrganStyle((20, 32), (1.3, 1.9), 28.0, rim=0.2, wobble=0.14, lobes=(5, 8), dots=0.02, colours={
         RIM: ((192, 124, 184), (162, 94, 166)), CORE: ((250, 234, 246), (242, 220, 238))}),
-}
+})
 
 
 def _palette(style: OrganStyle) -> np.ndarray:
@@ -96,10 +97,8 @@ class HistologySlide:
     """
 
     def __init__(self, height: int, width: int, seed: int, style: str = "kidney", scale: float = 1.0) -> None:
-        if style not in STYLES:
-            raise KeyError(f"unknown slide style {style!r}; valid: {', '.join(sorted(STYLES))}")
+        self.style = STYLES.get(style)
         self.height, self.width, self.seed, self.scale = height, width, seed, scale
-        self.style = STYLES[style]
         rng = np.random.default_rng(seed)
         self.outline = SmoothField(height, width, max(height, width) / 5, rng)
         self.stain = SmoothField(height, width, 40 * scale, rng)

@@ -22,10 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from kit.recipes import RECIPES_DIR, load_recipe
+from kit.registry import Registry, file_or_name, json_files
 
-__all__ = ["STUDIES_DIR", "Cell", "Study", "list_studies", "load_study"]
+__all__ = ["STUDIES_DIR", "STUDIES", "Cell", "Study", "list_studies", "load_study"]
 
 STUDIES_DIR = RECIPES_DIR / "studies"
+#: shipped study name (file stem) -> its file
+STUDIES: Registry[Path] = json_files(
+    "study", STUDIES_DIR, "study {name!r} is neither a file nor a shipped study{hint}; shipped: {valid}")
 _KEYS = {"description", "recipe", "competition", "folds", "budget_hours", "base", "grid"}
 
 
@@ -87,19 +91,14 @@ def _folder_name(labels) -> str:
 
 def list_studies() -> list[str]:
     """Names of the shipped study files."""
-    return sorted(p.stem for p in STUDIES_DIR.glob("*.json"))
+    return STUDIES.names()
 
 
 def load_study(name_or_file: str | Path) -> Study:
     """Read and check a study (shipped name or file): keys, grid axes, the base recipe, every cell's fields."""
     from kit.train import TrainConfig
 
-    path = Path(name_or_file)
-    if not (path.suffix == ".json" and path.is_file()):
-        path = STUDIES_DIR / f"{name_or_file}.json"
-        if not path.is_file():
-            raise KeyError(f"study {str(name_or_file)!r} is neither a file nor a shipped study; "
-                           f"shipped: {', '.join(list_studies())}")
+    path = file_or_name(name_or_file, STUDIES)
     try:
         values = json.loads(path.read_text())
     except json.JSONDecodeError as err:

@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from kit.data import SegmentationDataset, image_items, image_metadata, load_stats, make_folds, tile_items
-from kit.train.config import TrainConfig
+from kit.train.config import OPTIMIZERS, TrainConfig
 
 __all__ = [
     "model_spec", "resolve_spec_weights", "default_encoder_weights", "build_model_from_spec", "fold_items",
@@ -179,11 +179,8 @@ def build_loader(
 def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     """Adam, AdamW or SGD (momentum 0.9) at ``config.max_lr``."""
     params = [p for p in model.parameters() if p.requires_grad]
-    if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.max_lr, weight_decay=config.weight_decay)
-    if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=config.max_lr, weight_decay=config.weight_decay)
-    return torch.optim.SGD(params, lr=config.max_lr, momentum=0.9, weight_decay=config.weight_decay)
+    class_name, options = OPTIMIZERS.get(config.optimizer)
+    return getattr(torch.optim, class_name)(params, lr=config.max_lr, weight_decay=config.weight_decay, **options)
 
 
 def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:

@@ -10,14 +10,19 @@ from pathlib import Path
 from typing import Any
 
 from kit.competitions import DEFAULT_COMPETITION, get_profile
+from kit.registry import Registry
 from kit.train.schedule import SCHEDULES
 
 __all__ = ["TrainConfig", "OPTIMIZERS", "AMP_MODES", "RESIZE_MODES", "VALIDATION_MODES", "SMOKE_ENCODER", "parse_size"]
 
-OPTIMIZERS = ("adam", "adamw", "sgd")
-AMP_MODES = ("auto", "bf16", "fp16", "off")
-RESIZE_MODES = ("resize", "crop")
-VALIDATION_MODES = ("auto", "images", "tiles")  # see kit.train.validation
+_UNKNOWN = "{kind} {name!r} unknown{hint}; valid: {valid}"  # the options below, named like their field
+#: optimiser name -> (torch.optim class name, its keyword arguments besides lr and weight_decay)
+OPTIMIZERS: Registry[tuple[str, dict[str, Any]]] = Registry.of(
+    "optimizer", {"adam": ("Adam", {}), "adamw": ("AdamW", {}), "sgd": ("SGD", {"momentum": 0.9})}, _UNKNOWN,
+    sort=False)
+AMP_MODES = Registry.of("amp", ("auto", "bf16", "fp16", "off"), _UNKNOWN, sort=False)
+RESIZE_MODES = Registry.of("resize_mode", ("resize", "crop"), _UNKNOWN, sort=False)
+VALIDATION_MODES = Registry.of("validation", ("auto", "images", "tiles"), _UNKNOWN, sort=False)  # kit.train.validation
 SMOKE_ENCODER = "tu-test_resnet.r160_in1k"  # timm's 2.3 M-parameter test network: builds offline, trains in seconds
 
 
@@ -115,26 +120,19 @@ class TrainConfig:
     val_max_windows: int | None = None
 
     def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer {self.optimizer!r} unknown; valid: {', '.join(OPTIMIZERS)}")
-        if self.amp not in AMP_MODES:
-            raise ValueError(f"amp {self.amp!r} unknown; valid: {', '.join(AMP_MODES)}")
+        for table, value in ((OPTIMIZERS, self.optimizer), (AMP_MODES, self.amp), (SCHEDULES, self.schedule),
+                             (RESIZE_MODES, self.resize_mode), (VALIDATION_MODES, self.validation)):
+            table.check(value)
         if self.tiles_dir is None and self.data_dir is None:
             raise ValueError("TrainConfig needs tiles_dir (tiler output) or data_dir (images with mask files)")
         if not 0 <= self.fold < self.n_folds:
             raise ValueError(f"fold {self.fold} outside 0..{self.n_folds - 1}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule {self.schedule!r} unknown; valid: {', '.join(SCHEDULES)}")
-        if self.resize_mode not in RESIZE_MODES:
-            raise ValueError(f"resize_mode {self.resize_mode!r} unknown; valid: {', '.join(RESIZE_MODES)}")
         for name in ("stain_jitter", "color_transfer"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} is a probability in [0, 1]; got {getattr(self, name)}")
         if self.epochs < 1 or self.batch_size < 1 or self.grad_accum < 1:
             raise ValueError(f"epochs, batch_size and grad_accum must be >= 1; got {self.epochs}, "
                              f"{self.batch_size}, {self.grad_accum}")
-        if self.validation not in VALIDATION_MODES:
-            raise ValueError(f"validation {self.validation!r} unknown; valid: {', '.join(VALIDATION_MODES)}")
         if self.val_every < 1 or (self.val_max_windows is not None and self.val_max_windows < 1):
             raise ValueError(f"val_every and val_max_windows must be >= 1; got {self.val_every}, "
                              f"{self.val_max_windows}")

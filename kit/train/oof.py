@@ -22,12 +22,13 @@ import pandas as pd
 
 from kit.fsutil import atomic_path
 from kit.metrics import fraction_counts, labels_from_probs, scores_from_counts
+from kit.registry import Registry
 
 __all__ = ["OOF_FORMAT", "ORDERS", "OofImage", "write_oof", "read_oof", "combine_oof", "image_counts",
            "score_images", "oof_scores", "oof_examples"]
 
 OOF_FORMAT = "kit-oof-images/1"
-ORDERS = ("random", "worst", "best")
+ORDERS = Registry.of("order", ("random", "worst", "best"), "order must be one of {valid}; got {name!r}{hint}", sort=False)
 
 
 @dataclass
@@ -214,8 +215,7 @@ def oof_examples(
     from kit.train.config import TrainConfig
     from kit.train.validation import read_working_image
 
-    if order not in ORDERS:
-        raise ValueError(f"order must be one of {', '.join(ORDERS)}; got {order!r}")
+    ORDERS.check(order)
     run_dir = Path(run_dir)
     config = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
     images = read_oof(run_dir)

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import math
+from typing import Callable
+
+from kit.registry import Registry
 
 __all__ = ["SCHEDULES", "learning_rate"]
 
-SCHEDULES = ("cosine", "constant", "poly")
+
+#: schedule name -> its rate at a progress in [0, 1] after the warm-up: ``rate(progress, max_lr, min_lr)``
+SCHEDULES: Registry[Callable[[float, float, float], float]] = Registry.of("schedule", {
+    "cosine": lambda progress, high, low: low + 0.5 * (high - low) * (1.0 + math.cos(math.pi * progress)),
+    "constant": lambda progress, high, low: high,
+    "poly": lambda progress, high, low: low + (high - low) * (1.0 - progress) ** 0.9,
+}, sort=False)
 
 
 def learning_rate(
@@ -18,14 +27,9 @@ def learning_rate(
     "cosine" anneals to ``min_lr`` at the last step (the PraNet recipe: 1e-4 -> 1e-7), "poly" decays with
     power 0.9, "constant" stays at ``max_lr``.
     """
-    if schedule not in SCHEDULES:
-        raise ValueError(f"unknown schedule {schedule!r}; valid: {', '.join(SCHEDULES)}")
+    rate = SCHEDULES.get(schedule)
     if warmup_steps > 0 and step < warmup_steps:
         return min_lr + (max_lr - min_lr) * (step + 1) / warmup_steps
-    if schedule == "constant":
-        return max_lr
     span = max(1, total_steps - warmup_steps - 1)
     progress = min(1.0, max(0.0, (step - warmup_steps) / span))
-    if schedule == "cosine":
-        return min_lr + 0.5 * (max_lr - min_lr) * (1.0 + math.cos(math.pi * progress))
-    return min_lr + (max_lr - min_lr) * (1.0 - progress) ** 0.9
+    return rate(progress, max_lr, min_lr)

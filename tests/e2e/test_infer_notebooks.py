@@ -8,7 +8,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from infer_helpers import HUBMAP22, TINY_SPEC, tiny_sample
+from tests.infer_helpers import HUBMAP22, TINY_SPEC, tiny_sample
 from kit.__main__ import main
 from kit.infer.ensemble import EnsembleConfig
 from kit.submit import validate_submission

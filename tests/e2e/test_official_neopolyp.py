@@ -14,8 +14,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from infer_helpers import NEOPOLYP
-from model_contract import cpu_convolutions_for, load_reference, random_official_state_dict
 
 from kit.competitions import get_profile
 from kit.infer.ensemble import EnsembleConfig, EnsembleModel
@@ -27,6 +25,8 @@ from kit.models.official import import_official_checkpoint
 from kit.rle import decode
 from kit.sample import make_sample
 from kit.submit import validate_submission
+from tests.infer_helpers import NEOPOLYP
+from tests.model_contract import cpu_convolutions_for, load_reference, random_official_state_dict
 
 PROFILE = get_profile(NEOPOLYP)
 WORKING = (64, 64)  # (height, width) the frames are resized to: multiples of the models' divisor 32

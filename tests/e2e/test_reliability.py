@@ -471,7 +471,7 @@ def test_a_failed_best_checkpoint_write_is_redone_on_resume(tmp_path, monkeypatc
     """A full disk while writing best.pt: the run stops, and the resumed run writes best.pt (never exit 0
     without it)."""
     import kit.train.run_folder as run_folder_module
-    from test_train import config, make_trainer
+    from tests.train.test_trainer import config, make_trainer
 
     real_save = run_folder_module.save_checkpoint
 

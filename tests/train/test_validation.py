@@ -27,8 +27,8 @@ from kit.train.builders import build_datasets
 from kit.models.checkpoint import load_checkpoint
 from kit.train.oof import OofImage, combine_oof, image_counts, score_images, write_oof
 from kit.train.validation import WholeImageValidator, working_targets
-from infer_helpers import sample_tiles
-from test_train import ClassBlobs
+from tests.infer_helpers import sample_tiles
+from tests.train.test_trainer import ClassBlobs
 
 ORGANS = "hubmap-organ-segmentation"
 TINY = {"decoder_channels": [16, 16, 8, 8, 8]}

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from infer_helpers import HUBMAP22, tiny_checkpoint
+from tests.infer_helpers import HUBMAP22, tiny_checkpoint
 from kit.infer.assemble import build_ensemble, describe_runs, family_of, find_runs, model_input_for, read_run
 from kit.infer.ensemble import EnsembleConfig
 from kit.infer.oof_pool import pool_oof

@@ -19,8 +19,8 @@ from kit.tiling import TileSettings, tile_dataset
 from kit.train import TrainConfig, Trainer, read_oof, run_training
 from kit.train.builders import amp_dtype, build_datasets
 from kit.train.config import parse_size
-from infer_helpers import sample_tiles
-from test_train import BlobDataset, ClassBlobs, config, make_trainer
+from tests.infer_helpers import sample_tiles
+from tests.train.test_trainer import BlobDataset, ClassBlobs, config, make_trainer
 
 ORGANS = "hubmap-organ-segmentation"
 

@@ -15,7 +15,7 @@ from kit.study import cell_config, load_study, run_study
 from kit.tiling import TileSettings
 from kit.train.folds import combine_oof, expected_oof_ids, parse_folds, train_folds
 from kit.train.oof import read_oof
-from infer_helpers import sample_tiles
+from tests.infer_helpers import sample_tiles
 
 ORGANS = "hubmap-organ-segmentation"
 

@@ -20,7 +20,7 @@ from kit.sample import make_sample
 from kit.tiling import TileSettings
 from kit.train import run_training
 from kit.train.builders import build_model_from_spec, model_spec
-from infer_helpers import sample_tiles
+from tests.infer_helpers import sample_tiles
 
 ORGANS, KIDNEY, POLYP = "hubmap-organ-segmentation", "hubmap-kidney-segmentation", "bkai-igh-neopolyp"
 

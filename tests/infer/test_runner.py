@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import kit.infer.runner as runner
-from infer_helpers import HUBMAP21, HUBMAP22, NEOPOLYP, tiny_ensemble, tiny_sample
+from tests.infer_helpers import HUBMAP21, HUBMAP22, NEOPOLYP, tiny_ensemble, tiny_sample
 from kit.competitions import get_profile
 from kit.infer.merge import encode_probs, upsample
 from kit.infer.postprocess import clean_probs

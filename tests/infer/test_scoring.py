@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from infer_helpers import HUBMAP21, HUBMAP22, NEOPOLYP, tiny_sample
+from tests.infer_helpers import HUBMAP21, HUBMAP22, NEOPOLYP, tiny_sample
 from kit.infer.scoring import labels_path, rle_dice, score_submission
 from kit.rle import encode
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
+import zipfile
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from kit.__main__ import main
-from kit.kernels import BOOTSTRAP_SOURCE, sync_notebooks, with_bootstrap
+from kit.kernels import BOOTSTRAP_SOURCE, build_kit_wheel, sync_notebooks, with_bootstrap
 from kit.kernels.bootstrap import BOOTSTRAP_TAG, sync_notebook
 from kit.kernels.settings import repo_root
 
@@ -116,3 +116,31 @@ def test_bootstrap_without_wheels_names_the_dataset_to_attach(tmp_path, monkeypa
     with pytest.raises(FileNotFoundError, match="attach the wheels dataset"):
         exec(compile(BOOTSTRAP_SOURCE, "bootstrap", "exec"), {})
     assert without_kit == []
+
+
+def test_bootstrap_never_replaces_a_package_the_image_has(tmp_path):
+    """A fresh environment with "affine" 2.4.0 installed (as on Kaggle) and a wheels dataset holding kit and an
+    affine 3.0.1 wheel: the bootstrap cell installs kit, keeps affine 2.4.0 and says so."""
+    import os
+    import subprocess
+
+    from kit.kernels.sandbox import make_offline_env
+    from kit.kernels.wheels import write_wheel
+
+    python = make_offline_env(tmp_path / "sandbox", ["kit", "affine"], guard=False)
+    site = Path(subprocess.run([str(python), "-c", "import site; print(site.getsitepackages()[0])"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    write_wheel(tmp_path / "image", "affine", "2.4.0", {"affine/__init__.py": b"VERSION = 'image'\n"})
+    wheels = tmp_path / "input" / "datasets" / "me" / "seg-kit-wheels"
+    build_kit_wheel(wheels)
+    write_wheel(wheels, "affine", "3.0.1", {"affine/__init__.py": b"VERSION = 'wheel'\n"})
+    with zipfile.ZipFile(next((tmp_path / "image").glob("*.whl"))) as archive:  # "the image's" affine 2.4.0
+        archive.extractall(site)
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "KIT_KAGGLE_INPUT": str(tmp_path / "input"),
+           "PYTHONNOUSERSITE": "1"}
+    code = BOOTSTRAP_SOURCE + "\nimport affine, importlib.metadata as m; print('affine', m.version('affine'), " \
+                              "affine.VERSION)"
+    result = subprocess.run([str(python), "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "installing 1 wheels from" in result.stdout and "keeping the image's affine 2.4.0" in result.stdout
+    assert "affine 2.4.0 image" in result.stdout and f"from {site}" in result.stdout  # kit came from the wheel

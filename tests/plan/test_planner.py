@@ -81,7 +81,7 @@ def test_gpu_and_hours_drive_batch_epochs_and_folds(samples):
 
 
 def test_plan_on_a_generic_profile_folder_groups_by_the_profile_column(tmp_path, capsys):
-    from test_profiles import CUSTOM, _write_folder
+    from tests.test_profiles import CUSTOM, _write_folder
 
     data, profile = tmp_path / "data", tmp_path / "blobs.json"
     _write_folder(data)

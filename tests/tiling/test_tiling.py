@@ -1,4 +1,4 @@
-"""Streaming tiler: grid positions, exact reassembly, tissue filter, bad inputs, resume, determinism, CLI, plots, notebook."""
+"""Streaming tiler: grid positions, exact reassembly, tissue filter, bad inputs, resume, determinism, CLI, plots."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import zipfile
 from pathlib import Path
 
 import cv2
-import nbformat
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,7 +14,7 @@ import tifffile
 
 from kit.__main__ import main
 from kit.competitions import get_profile
-from kit.io import ImageReader, read_image, read_neopolyp_mask, read_png_mask
+from kit.io import ImageReader, read_image, read_neopolyp_mask
 from kit.rle import RleMask, decode, encode
 from kit.sample import make_sample
 from kit.tiling import (TileGrid, TileSettings, TissueFilter, kept_counts, read_index, read_stats, read_tiles,
@@ -327,19 +326,3 @@ def test_plots_return_figures():
     assert len(plot_kept_counts(counts).axes[0].patches) == 4
     with pytest.raises(ValueError, match="does not match"):
         overlay(image, mask[:4])
-
-
-def test_notebook_runs_in_smoke_mode(tmp_path):
-    from kit.notebooks import run_notebook
-
-    output, _ = run_notebook("00_tiling", tmp_path, {"COMPETITION": ORGANS, "SMOKE": True, "SZ": SZ,
-                                                    "PIXEL_SIZE": 0.8, "OUT_DIR": "tiles", "WORKERS": 1}, timeout=300)
-    index = read_index(tmp_path / "tiles")
-    assert len(index) > 0 and index["kept"].any() and set(index["organ"]) - {""}
-    for tile in index.loc[index["kept"], "tile"]:
-        assert read_png_mask(tmp_path / "tiles" / "masks" / f"{tile}.png").max() <= 1
-        assert (tmp_path / "tiles" / "images" / f"{tile}.png").exists()
-    assert len(read_stats(tmp_path / "tiles")["mean"]) == 3
-    executed = nbformat.read(output, as_version=4)  # figures rendered even under MPLBACKEND=Agg (the suite's)
-    images = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
-    assert len(images) >= 3  # random kept tiles, tiles per image, tiles per organ
