@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -105,8 +106,8 @@ def overhead(size: int = 1536, window: int = 256, batch: int = 8, repeats: int =
         windows = list(WindowGrid((size, size), window, overlap))
         predictor = Predictor(Member(model, input=ModelInput(window=window, overlap=overlap, blend=blend, **RAW)),
                               batch_size=batch, device="cpu")
-        t_base, base = best_of(lambda: plain_loop(image, model, windows, window, batch), repeats)
-        t_kit, kit = best_of(lambda: predictor.predict_probs(image), repeats)
+        t_base, base = best_of(partial(plain_loop, image, model, windows, window, batch), repeats)
+        t_kit, kit = best_of(partial(predictor.predict_probs, image), repeats)
         diff = None
         if overlap == 0.0:  # with overlap the kit blends while the loop overwrites: outputs differ by design
             diff = int(np.abs(kit[0].astype(int) - np.rint(base * 255)).max())

@@ -143,8 +143,8 @@ def evaluate_kit(split: Split, run: Path, out: Path, tta: list[str], profile: Pa
                  threshold: float | None = None, row_suffix: str = "") -> dict:
     """``ensemble`` (TTA ``tta``; ``threshold`` replaces the OOF-chosen one) and ``predict --score`` of ``run``:
     the kit's metric, the independent Dice (submission row ``<id><row_suffix>``), the OOF Dice, the seconds."""
-    from kit.infer.assemble import build_ensemble
-    from kit.infer.ensemble import EnsembleConfig
+    from kit.ensemble.build import build_ensemble
+    from kit.infer.ensemble_config import EnsembleConfig
     from kit.infer.runner import predict_submission
     from kit.infer.scoring import score_submission
 

@@ -71,7 +71,8 @@ def child(mode: str, data: str, out: str, workers: int) -> None:
     else:
         classic_tiler.tile_dataset(data, out, sz=SZ, reduce=REDUCE, workers=workers)
     seconds = time.perf_counter() - start
-    peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+               resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
     print(json.dumps({"seconds": seconds, "peak_rss_mb": peak / 1024}))
 
 
@@ -117,7 +118,8 @@ def main() -> None:
     classic, kit, kit_single, kit_double = runs
     kept = check_agree(kit["out"], classic["out"])
     print(f"2021-style tiled BigTIFF slides, sz {SZ}, reduce {REDUCE}; outputs agree ({kept} kept tiles, same pixels)")
-    print(f"{'tiler':<9}{'slide':>13}{'workers':>9}{'seconds':>9}{'Mpx/s':>8}{'peak RSS MB':>13}{'speed vs classic':>18}")
+    print(f"{'tiler':<9}{'slide':>13}{'workers':>9}{'seconds':>9}{'Mpx/s':>8}{'peak RSS MB':>13}"
+          f"{'speed vs classic':>18}")
     for r in runs:
         speed = r["mpx"] / r["seconds"]
         print(f"{r['tiler']:<9}{r['slide']:>13}{r['workers']:>9}{r['seconds']:>9.1f}{speed:>8.1f}"

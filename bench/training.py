@@ -28,17 +28,18 @@ from torch.utils.data import DataLoader
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.baselines.plain_train_loop import plain_train_epoch  # noqa: E402
+from kit.models.spec import build_model_from_spec  # noqa: E402
 from kit.sample import make_sample  # noqa: E402
 from kit.tiling import TileSettings, tile_dataset  # noqa: E402
 from kit.train import TrainConfig, Trainer  # noqa: E402
-from kit.train.builders import build_model_from_spec  # noqa: E402
 
 WORK = ROOT / "bench" / "_work" / "training"
 ORGANS = "hubmap-organ-segmentation"
 
 
 def ensure_tiles(n_images: int, tile: int) -> Path:
-    """Tiles of side ``tile`` from 512² sample images: 256² at the source's 0.4 µm/px, 128² at 0.8 µm/px (4 per image)."""
+    """Tiles of side ``tile`` from 512² sample images: 256² at the source's 0.4 µm/px, 128² at 0.8 µm/px (4 per
+    image)."""
     data = WORK / f"sample_{n_images}"
     tiles = WORK / f"tiles_{n_images}_{tile}"
     make_sample(ORGANS, data, n=n_images, size=512, seed=0)
@@ -111,7 +112,8 @@ def bench_device(device: str, tiles: Path, args: argparse.Namespace) -> dict:
     plain_ips = sum(n for n, _ in plain_runs) / sum(t for _, t in plain_runs)
     loader_ips = time_loader(kit.train_loader, args.epochs)
     step_ips = time_step(kit, args.steps)
-    return dict(device=device, name=torch.cuda.get_device_name(0) if device != "cpu" else f"CPU x{torch.get_num_threads()}",
+    name = torch.cuda.get_device_name(0) if device != "cpu" else f"CPU x{torch.get_num_threads()}"
+    return dict(device=device, name=name,
                 amp=str(kit.amp_dtype).replace("torch.", "") if kit.amp_dtype else "fp32", workers=workers,
                 images=len(kit.train_data), kit=kit_ips, plain=plain_ips, loader=loader_ips, step=step_ips,
                 wait=max(0.0, 1 - kit_ips / step_ips))

@@ -57,20 +57,27 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the top-level parser with one sub-parser per available command."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Build the top-level parser with one sub-parser per available command.
+
+    ``only``: configure that command's options alone (its flags come from the step's dataclass, whose module
+    may import torch); the others keep their one-line help.
+    """
     parser = _Parser(prog="python -m kit", description=__doc__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module in _available().items():
         cmd = sub.add_parser(name, help=module.HELP, description=module.HELP)
-        module.configure(cmd)
+        if only is None or name == only:
+            module.configure(cmd)
         cmd.set_defaults(_run=module.run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` and run the chosen command; returns the process exit code."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    chosen = next((a for a in argv if not a.startswith("-")), "")  # the command, if any: configure it alone
+    args = build_parser(chosen).parse_args(argv)
     try:
         return int(args._run(args) or 0)
     except USER_ERRORS as err:

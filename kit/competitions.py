@@ -28,10 +28,11 @@ import pandas as pd
 from kit.paths import check_plain_id
 from kit.registry import Registry
 
-__all__ = ["CompetitionProfile", "DEFAULT_COMPETITION", "PROFILES", "MASK_READERS", "REQUIRED_FIELDS",
+__all__ = ["CompetitionProfile", "DEFAULT_COMPETITION", "PROFILES", "MASK_READERS", "SPLITS", "REQUIRED_FIELDS",
            "OPTIONAL_FIELDS", "get_profile", "list_competitions", "load_profile", "profile_from_dict",
            "register_profile"]
 
+SPLITS = Registry.of("split", ("train", "test"), "split must be 'train' or 'test', got {name!r}{hint}", sort=False)
 REQUIRED_FIELDS = ("slug", "title", "classes", "rle_order", "id_column", "submission_columns",
                    "train_image_pattern", "test_image_pattern")
 # masks: train_mask_pattern + mask_colours (image files), or train_csv + rle_column (RLE in a CSV)
@@ -71,9 +72,7 @@ class CompetitionProfile:
 
     def image_path(self, data_dir: str | Path, image_id: str, split: str = "train") -> Path:
         """Path of image ``image_id`` of ``split`` ("train" or "test")."""
-        pattern = {"train": self.train_image_pattern, "test": self.test_image_pattern}.get(split)
-        if pattern is None:
-            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        pattern = self.train_image_pattern if SPLITS.check(split) == "train" else self.test_image_pattern
         return Path(data_dir) / pattern.format(id=check_plain_id(image_id, f"{self.slug} {split} image"))
 
     def mask_path(self, data_dir: str | Path, image_id: str) -> Path:
@@ -104,9 +103,7 @@ class CompetitionProfile:
         sample_submission (HuBMAP 2021 test). Missing columns raise ValueError naming the file and the columns.
         """
         data_dir = Path(data_dir)
-        csv_name = {"train": self.train_csv, "test": self.test_csv}.get(split, "?")
-        if csv_name == "?":
-            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        csv_name = self.train_csv if SPLITS.check(split) == "train" else self.test_csv
         if csv_name is None:
             return self._table_from_files(data_dir, split)
         required = self.required_train_columns if split == "train" else self.required_test_columns

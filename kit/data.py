@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import zlib
 from pathlib import Path
 from typing import Callable, Sequence
@@ -13,21 +12,18 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
+from kit.artifacts.tiles import read_index, tile_paths
+from kit.models.contract import IMAGENET_MEAN, IMAGENET_STD
+
 __all__ = [
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
     "SegmentationDataset",
     "tile_items",
     "image_items",
     "image_metadata",
-    "load_stats",
     "make_folds",
     "erode_mask",
     "to_tensor",
 ]
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 MaskReader = Callable[[str], np.ndarray]
 
@@ -165,21 +161,12 @@ def tile_items(tiles_dir: str | Path, kept_only: bool = True) -> pd.DataFrame:
     The group column for folds is the source image id (``id``); ``organ`` is kept when present.
     """
     tiles_dir = Path(tiles_dir)
-    index_path = tiles_dir / "index.csv"
-    if not index_path.exists():
-        raise FileNotFoundError(f"{index_path} not found: run the tiler (notebook 00 / python -m kit tile) first")
-    table = pd.read_csv(index_path, dtype={"id": str})
-    for column in ("id", "tile"):
-        if column not in table.columns:
-            raise ValueError(f"{index_path} lacks column {column!r}; it has {list(table.columns)}")
-    for column in ("organ", "data_source"):  # empty for competitions without organs (2021): "" not NaN
-        if column in table.columns:
-            table[column] = ["" if pd.isna(v) else str(v) for v in table[column]]
-    if kept_only and "kept" in table.columns:
-        table = table[table["kept"].astype(bool)]
+    table = read_index(tiles_dir)
+    if kept_only:
+        table = table[table["kept"]]
     table = table.reset_index(drop=True)
-    table["image_path"] = [str(tiles_dir / "images" / f"{t}.png") for t in table["tile"]]
-    table["mask_path"] = [str(tiles_dir / "masks" / f"{t}.png") for t in table["tile"]]
+    images, masks = tile_paths(tiles_dir, table["tile"])
+    table["image_path"], table["mask_path"] = [str(p) for p in images], [str(p) for p in masks]
     return table
 
 
@@ -230,18 +217,6 @@ def _join_metadata(table: pd.DataFrame, profile, data_dir: Path) -> pd.DataFrame
         raise ValueError(f"{info_path} lacks column {key!r}; it has {list(info.columns)}")
     info["id"] = [Path(str(f)).stem for f in info[key]]
     return table.merge(info.drop(columns=[key]), on="id", how="left", suffixes=("", "_info"))
-
-
-def load_stats(tiles_dir: str | Path) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Channel (mean, std) in [0, 1] units from the tiler's ``stats.json``; ImageNet values if it is absent."""
-    path = Path(tiles_dir) / "stats.json"
-    if not path.exists():
-        return IMAGENET_MEAN, IMAGENET_STD
-    stats = json.loads(path.read_text())
-    try:
-        return tuple(stats["mean"]), tuple(stats["std"])
-    except KeyError as err:
-        raise ValueError(f"{path} lacks key {err.args[0]!r}; expected 'mean' and 'std'") from None
 
 
 def make_folds(

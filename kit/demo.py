@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 import nbformat
-import pandas as pd
 
 from kit.competitions import DEFAULT_COMPETITION, get_profile
+from kit.notebooks import as_parameters
 from kit.recipes import load_recipe
 from kit.registry import Registry
 
@@ -42,8 +42,6 @@ SAMPLES: Registry[dict[str, Any]] = Registry.of("demo sample", {  # make_sample 
 #: the demo trains from scratch: notebook 01's default "imagenet" needs a weights folder or the network, and the
 #: demo must run on a fresh offline machine (a recipe may still set ENCODER_WEIGHTS)
 DEMO_ENCODER_WEIGHTS = None
-_TILING_PARAMETERS = {"sz": "SZ", "reduce": "REDUCE", "pixel_size": "PIXEL_SIZE", "stride": "STRIDE",
-                      "s_th": "S_TH", "p_th": "P_TH", "filter": "FILTER"}
 SMOKE_SAMPLE = {"hubmap-kidney-segmentation": {"n": 4, "size": 480}}  # other competitions: n=4, size=160
 SMOKE_TILING = {"SZ": 64, "REDUCE": 2.0}
 SMOKE_TRAINING = {"N_FOLDS": 3}
@@ -67,14 +65,14 @@ def demo_steps(competition: str, run_dir: str | Path, smoke: bool = False, seed:
     ensemble = run_dir / "models" / "ensemble.json"
     common = {"COMPETITION": profile.slug, "SMOKE": smoke, "SEED": seed}
     full_images = profile.slug == "bkai-igh-neopolyp"  # NeoPolyp trains on whole images, not tiles
-    tiling = SMOKE_TILING if smoke else {_TILING_PARAMETERS[k]: v for k, v in (recipe.tiling or {}).items()}
+    tiling = SMOKE_TILING if smoke else as_parameters("00_tiling", recipe.tiling or {})
+    inference = {} if smoke else as_parameters("02_ensembling", recipe.inference)
     training = {"RECIPE": DEMO_RECIPE, **(SMOKE_TRAINING if smoke else {})}
     return [
         DemoStep("00_tiling", {**common, **tiling, "DATA_DIR": str(data), "OUT_DIR": str(tiles)}),
         DemoStep("01_training", {**common, "ENCODER_WEIGHTS": DEMO_ENCODER_WEIGHTS, **training, "DATA_DIR": str(data),
                                  "RUN_DIR": str(runs / "unet"), "TILES_DIR": None if full_images else str(tiles)}),
-        DemoStep("02_ensembling", {**common, "RUN_DIRS": [str(runs / "unet")], "OUT": str(ensemble),
-                                   **({} if smoke else {"TTA": recipe.inference.get("tta", ["identity"])})}),
+        DemoStep("02_ensembling", {**common, **inference, "RUN_DIRS": [str(runs / "unet")], "OUT": str(ensemble)}),
         DemoStep("03_inference", {**common, "DATA_DIR": str(data), "ENSEMBLE": str(ensemble),
                                   "SUBMISSION": str(run_dir / "submission.csv")}),
     ]
@@ -105,12 +103,12 @@ class DemoSummary:
             f"  tiles: {self.tiles_kept} kept of {self.tiles_total} grid tiles",
             f"  end of the training curve: {curve or 'n/a'}",
             f"  OOF Dice of the ensemble (notebook 02): {oof}",
-            f"  hold-out {self.holdout.get('metric', 'score')} of submission.csv on "
-            f"{self.holdout.get('n_images', 0)} hidden test images: {self.holdout.get('score', float('nan')):.4f}"
-            + (f" ({groups})" if groups else ""),
+            (f"  hold-out {self.holdout.get('metric', 'score')} of submission.csv on "
+             f"{self.holdout.get('n_images', 0)} hidden test images: {self.holdout.get('score', float('nan')):.4f}"
+             + (f" ({groups})" if groups else "")),
             f"  wall time: {sum(self.seconds.values()):.0f} s ({timing})",
-            f"  executed notebooks, {len(self.plots)} plots (plots/), checkpoints, ensemble.json and submission.csv "
-            f"are in {self.run_dir}",
+            (f"  executed notebooks, {len(self.plots)} plots (plots/), checkpoints, ensemble.json and submission.csv "
+             f"are in {self.run_dir}"),
         ]
         return "\n".join(lines)
 
@@ -140,14 +138,15 @@ def export_plots(notebook: str | Path, out_dir: str | Path) -> list[Path]:
 
 def _summarise(summary: DemoSummary, steps: list[DemoStep]) -> None:
     """Fill the summary from the files the notebooks wrote."""
+    from kit.artifacts.run_folder import read_log
+    from kit.artifacts.tiles import read_index
     from kit.infer.scoring import score_submission
-    from kit.tiling import read_index
 
     by_name = {s.notebook: s.parameters for s in steps}
     index = read_index(by_name["00_tiling"]["OUT_DIR"])
     summary.tiles_kept, summary.tiles_total = int(index["kept"].sum()), len(index)
-    log = Path(by_name["01_training"]["RUN_DIR"]) / "log.csv"
-    if log.is_file() and len(table := pd.read_csv(log)):
+    table = read_log(by_name["01_training"]["RUN_DIR"], missing_ok=True)
+    if table is not None and len(table):
         last = table.iloc[-1].to_dict()
         summary.last_epoch = {k: int(last[k]) if k == "epoch" else float(last[k])
                               for k in ("epoch", "train_loss", "val_loss", "val_dice") if k in last}

@@ -9,8 +9,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["kaggle_input_root", "working_root", "on_kaggle", "find_competition_data", "find_dataset", "find_file",
-           "find_marked_folders", "find_step_output", "find_training_inputs", "check_plain_id", "path_inside"]
+__all__ = ["SCORING_DIR", "kaggle_input_root", "working_root", "on_kaggle", "find_competition_data", "find_dataset",
+           "find_file", "find_marked_folders", "find_step_output", "find_training_inputs", "check_plain_id",
+           "path_inside"]
+
+#: where a data folder keeps hidden test labels (the synthetic samples write them, the hold-out scorer reads them),
+#: outside the competition layout the notebooks read
+SCORING_DIR = "_scoring"
 
 
 def kaggle_input_root() -> Path:

@@ -103,6 +103,16 @@ class Registry(Mapping[str, T], Generic[T]):
             raise self.error(unknown, where)
         return [self._key(name) for name in names]
 
+    def parse(self, name: str) -> str:
+        """For argparse's ``type=``: ``name`` as registered; an unknown one makes argparse print the message (one
+        line, exit code 2)."""
+        import argparse
+
+        try:
+            return self.check(name)
+        except UnknownNameError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
     def get(self, name: str, where: str = "") -> T:  # type: ignore[override]
         """The item registered as ``name``; an unknown one raises :class:`UnknownNameError` (closest name, valid
         names). ``where`` names the context in the message ("in spec 'x'")."""
@@ -141,7 +151,7 @@ class Registry(Mapping[str, T], Generic[T]):
 
 
 def json_files(kind: str, folder: Path, unknown: str = DEFAULT_UNKNOWN) -> Registry[Path]:
-    """The ``*.json`` files of ``folder`` by stem (shipped recipes, studies, profiles)."""
+    """The ``*.json`` files of ``folder`` by stem (shipped recipes, studies)."""
     return Registry.of(kind, {path.stem: path for path in folder.glob("*.json")}, unknown)
 
 

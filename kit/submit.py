@@ -135,7 +135,7 @@ def write_fallback_submission(
 ) -> Path:
     """A valid submission with every mask empty (when inference fails, still score instead of erroring)."""
     ids = read_sample_ids(profile, sample_submission)
-    return write_submission({i: "" for i in ids}, path, profile, sample_submission)
+    return write_submission(dict.fromkeys(ids, ""), path, profile, sample_submission)
 
 
 def image_id_of(profile: CompetitionProfile | str, row_id: str) -> str:

@@ -84,12 +84,11 @@ def plot_kept_counts(counts: pd.DataFrame, title: str = "tiles kept / dropped by
     return fig
 
 
-def plot_history(log: pd.DataFrame | str, title: str = ""):
-    """Training curves from a ``log.csv`` (or its table): train/val loss, val Dice (per class too) / IoU, and the
-    learning rate. Epochs without validation (``val_every``) are NaN and skipped."""
+def plot_history(log: pd.DataFrame, title: str = ""):
+    """Training curves from a run's log table (:func:`kit.artifacts.run_folder.read_log`): train/val loss, val Dice
+    (per class too) / IoU, and the learning rate. Epochs without validation (``val_every``) are NaN and skipped."""
     import matplotlib.pyplot as plt
 
-    log = pd.read_csv(log) if not isinstance(log, pd.DataFrame) else log
     missing = [c for c in ("epoch", "train_loss", "val_loss", "val_dice") if c not in log.columns]
     if missing:
         raise ValueError(f"training log lacks columns {missing}; it has {list(log.columns)}")

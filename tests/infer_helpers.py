@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from kit.infer.ensemble import EnsembleConfig, EnsembleModel
-from kit.infer.predictor import ModelInput
+from kit.infer.ensemble_config import EnsembleConfig, EnsembleModel
+from kit.infer.model_input import ModelInput
 from kit.sample import make_sample
 from kit.tiling import TileSettings, tile_dataset
 
@@ -31,7 +31,7 @@ def sample_tiles(slug: str, data_dir: Path, tiles_dir: Path, settings: TileSetti
 
 def tiny_checkpoint(path: Path, num_classes: int = 1, seed: int = 0) -> Path:
     """A real kit model (U-Net, tiny timm encoder), random weights, saved the way the trainer saves them."""
-    from kit.train.builders import build_model_from_spec
+    from kit.models.spec import build_model_from_spec
 
     torch.manual_seed(seed)
     spec = {"name": "unet", "num_classes": num_classes, "kwargs": dict(TINY_SPEC)}

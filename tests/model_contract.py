@@ -124,7 +124,8 @@ def check_contract(model: nn.Module, num_classes: int, size: int, batch: int = 2
     for item in outputs[1:]:
         n, c, h, w = item.shape
         assert (n, h, w) == (batch, size, size) and c in (num_classes, *extra_channels), (
-            f"train() output shape {tuple(item.shape)}: expected {batch}×{(num_classes, *extra_channels)}×{size}×{size}")
+            f"train() output shape {tuple(item.shape)}: "
+            f"expected {batch}×{(num_classes, *extra_channels)}×{size}×{size}")
     sum(o.float().pow(2).mean() for o in outputs).backward()
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     assert grads, "backward produced no gradient"

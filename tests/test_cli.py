@@ -36,3 +36,11 @@ def test_an_unknown_name_is_one_plain_line_with_the_suggestion_and_exit_code_2(c
     assert err.startswith("error: recipe 'demo-cpx' is neither a recipe file nor a shipped recipe "
                           "(did you mean 'demo-cpu'?); shipped: ")
     assert '"' not in err  # the KeyError's quotes are gone
+
+
+def test_a_flag_naming_an_unknown_name_gets_the_registry_message_from_argparse(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["plan", "--competition", "x", "--data", "x", "--gpu", "t4x3"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1
+    assert "argument --gpu: unknown gpu 't4x3' (did you mean 't4x2'?); valid: cpu, t4, t4x2" in err

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from kit.competitions import get_profile
-from kit.infer.predictor import Member, ModelInput, Predictor
+from kit.infer.model_input import ModelInput
+from kit.infer.predictor import Member, Predictor
 from kit.models import list_models, model_info
 from kit.models.contract import OUTPUT_KEY, output_contract, read_output_mode
 from kit.outputs import channel_classes, head_channels, output_mode, probabilities

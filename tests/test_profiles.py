@@ -95,7 +95,7 @@ def _write_folder(root, n_train=8, n_test=2, size=64):
 
 
 def test_custom_profile_file_trains_and_predicts_end_to_end(tmp_path):
-    from kit.infer.assemble import build_ensemble
+    from kit.ensemble.build import build_ensemble
     from kit.train import TrainConfig, run_training
     from kit.train.builders import build_datasets
 

@@ -53,10 +53,10 @@ def test_write_follows_sample_order_and_validates(tmp_path, profile):
     table = pd.read_csv(path, dtype=str, keep_default_na=False)
     assert list(table.columns) == list(get_profile(profile).submission_columns)
     assert table.iloc[:, 0].tolist() == ids
-    validate_submission(path, profile, sample, {i: WORKED.shape for i in image_ids})
+    validate_submission(path, profile, sample, dict.fromkeys(image_ids, WORKED.shape))
     fallback = write_fallback_submission(tmp_path / "fallback.csv", profile, sample)
     assert (pd.read_csv(fallback, dtype=str, keep_default_na=False).iloc[:, 1] == "").all()
-    validate_submission(fallback, profile, sample, {i: (1, 1) for i in image_ids})
+    validate_submission(fallback, profile, sample, dict.fromkeys(image_ids, (1, 1)))
 
 
 def test_writer_refuses_incomplete_rows(tmp_path):

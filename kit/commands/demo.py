@@ -11,14 +11,17 @@ HELP = "run the four notebooks end to end on a synthetic sample and print tiles,
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """``[--competition] [--out] [--smoke] [--fresh] [--seed]``."""
-    from kit.competitions import DEFAULT_COMPETITION, list_competitions
+    from kit.commands.flags import add_field_flags, flag_arguments
+    from kit.competitions import PROFILES
+    from kit.demo import run_demo
 
-    parser.add_argument("--competition", default=DEFAULT_COMPETITION, choices=list_competitions(),
-                        help=f"which competition's sample and recipe (default: {DEFAULT_COMPETITION})")
+    parser.add_argument("--competition", choices=PROFILES, **flag_arguments(
+        run_demo, "competition", type=PROFILES.parse, help="which competition's sample and recipe"))
     parser.add_argument("--out", default=None, help="run folder (default runs/demo/<competition>)")
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the chain in about a minute")
-    parser.add_argument("--fresh", action="store_true", help="delete the run folder first instead of resuming")
-    parser.add_argument("--seed", type=int, default=0, help="sample and training seed")
+    add_field_flags(parser, run_demo, {"--smoke": "smoke", "--fresh": "fresh", "--seed": "seed"},
+                    helps={"--smoke": "tiny sizes: checks the chain in about a minute",
+                           "--fresh": "delete the run folder first instead of resuming",
+                           "--seed": "sample and training seed"})
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,14 +12,17 @@ HELP = ("fingerprint the training data (image and pixel sizes, objects, class ba
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Competition, data, GPU, hours, output."""
-    from kit.plan import GPUS
+    from kit.commands.flags import add_field_flags, flag_arguments
+    from kit.plan import GPUS, fingerprint, plan_recipe
 
     parser.add_argument("--competition", required=True, help="competition slug")
     parser.add_argument("--data", required=True, help="competition data folder")
-    parser.add_argument("--gpu", default="t4x2", choices=sorted(GPUS), help="target machine (default Kaggle T4 ×2)")
-    parser.add_argument("--hours", type=float, default=9.0, help="training hours for all folds (default 9)")
+    parser.add_argument("--gpu", choices=GPUS, **flag_arguments(plan_recipe, "gpu", type=GPUS.parse,
+                                                                help="target machine"))
+    add_field_flags(parser, plan_recipe, {"--hours": "hours"}, helps={"--hours": "training hours for all folds"})
     parser.add_argument("--out", default="recipe.json", help="recipe file to write (default recipe.json)")
-    parser.add_argument("--max-images", type=int, default=24, help="images sampled for the fingerprint")
+    add_field_flags(parser, fingerprint, {"--max-images": "max_images"},
+                    helps={"--max-images": "images sampled for the fingerprint"})
 
 
 def run(args: argparse.Namespace) -> int:

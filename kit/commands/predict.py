@@ -9,21 +9,25 @@ __all__ = ["HELP", "configure", "run"]
 HELP = ("predict the test split into submission.csv (fallback written first, wall-clock budget, validated); "
         "--score prints the hold-out Dice when the data has hidden labels (synthetic samples)")
 
+#: flag -> predict_submission parameter (default and type from its signature), with the flag's help
+_FLAGS = {"--ensemble": "ensemble", "--out": "out", "--device": "device", "--batch-size": "batch_size",
+          "--skip-errors": "skip_errors"}
+_HELPS = {"--ensemble": "ensemble.json or its folder (default: the first ensemble.json under the Kaggle input)",
+          "--out": "submission file to write", "--device": "cpu, cuda, cuda:1 (default: CUDA when available)",
+          "--batch-size": "windows per forward pass", "--skip-errors": "a failing image keeps its empty fallback rows"}
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Competition, data, ensemble, output, budget and device options."""
+    from kit.commands.flags import add_field_flags
     from kit.competitions import list_competitions
+    from kit.infer.runner import predict_submission
 
     parser.add_argument("--competition", required=True,
                         help=f"{', '.join(list_competitions())} or a profile .json file")
     parser.add_argument("--data", default=None, help="competition folder (default: the Kaggle input mounts)")
-    parser.add_argument("--ensemble", default=None,
-                        help="ensemble.json or its folder (default: the first ensemble.json under the Kaggle input)")
-    parser.add_argument("--out", default="submission.csv", help="submission file to write")
+    add_field_flags(parser, predict_submission, _FLAGS, helps=_HELPS)
     parser.add_argument("--budget-minutes", type=float, default=None, help="stop in time; unreached images stay empty")
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA when available)")
-    parser.add_argument("--batch-size", type=int, default=8, help="windows per forward pass")
-    parser.add_argument("--skip-errors", action="store_true", help="a failing image keeps its empty fallback rows")
     parser.add_argument("--score", action="store_true", help="score against <data>/_scoring/test_labels.csv")
 
 

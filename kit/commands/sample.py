@@ -20,14 +20,17 @@ def parse_size(text: str) -> int | tuple[int, int]:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """``--competition --out [--n --size --seed]``."""
-    from kit.competitions import list_competitions
+    from kit.commands.flags import add_field_flags
+    from kit.competitions import PROFILES
+    from kit.sample import make_sample
 
-    parser.add_argument("--competition", required=True, choices=list_competitions())
+    parser.add_argument("--competition", required=True, type=PROFILES.parse, choices=PROFILES)
     parser.add_argument("--out", required=True, help="folder to write the dataset into (empty, or a previous sample)")
-    parser.add_argument("--n", type=int, default=None, help="number of images, train + test (default per competition)")
-    parser.add_argument("--size", type=parse_size, default=None,
-                        help="image side / longer side in pixels, or HxW for 2021 slides (default per competition)")
-    parser.add_argument("--seed", type=int, default=0, help="same seed, same files")
+    add_field_flags(parser, make_sample, {"--n": "n", "--size": "size", "--seed": "seed"}, types={"--size": parse_size},
+                    helps={"--n": "number of images, train + test (default per competition)",
+                           "--size": "image side / longer side in pixels, or HxW for 2021 slides (default "
+                                     "per competition)",
+                           "--seed": "same seed, same files"})
 
 
 def run(args: argparse.Namespace) -> int:

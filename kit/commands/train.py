@@ -13,42 +13,29 @@ from pathlib import Path
 
 from kit.commands.checks import add_rerun_flags
 
-__all__ = ["HELP", "configure", "run"]
+__all__ = ["HELP", "FLAGS", "configure", "config_values", "run"]
 
 HELP = ("train a segmentation model on tiles (index.csv) or full images from a recipe and flags; --folds all trains "
         "every fold into OUT/fold<k> and pools one OOF; resumes from last.pt")
 
-_FLAGS = {  # flag -> (TrainConfig field, type)
-    "--tiles": ("tiles_dir", str), "--data": ("data_dir", str), "--competition": ("competition", str),
-    "--arch": ("arch", str), "--encoder": ("encoder", str), "--encoder-weights": ("encoder_weights", str),
-    "--num-classes": ("num_classes", int), "--loss": ("loss", str), "--augment": ("augment", str),
-    "--size": ("image_size", str), "--resize-mode": ("resize_mode", str),
-    "--multi-scale": ("multi_scale", lambda text: tuple(int(v) for v in text.split(","))),
-    "--group": ("fold_group", str),
-    "--stratify": ("fold_stratify", lambda text: None if text.lower() == "none" else text),
-    "--max-minutes": ("max_minutes", float), "--stain-jitter": ("stain_jitter", float),
-    "--color-transfer": ("color_transfer", float), "--epochs": ("epochs", int), "--batch-size": ("batch_size", int),
-    "--lr": ("max_lr", float), "--min-lr": ("min_lr", float), "--optimizer": ("optimizer", str),
-    "--schedule": ("schedule", str), "--warmup-epochs": ("warmup_epochs", float), "--fold": ("fold", int),
-    "--n-folds": ("n_folds", int), "--amp": ("amp", str), "--workers": ("num_workers", int),
-    "--init-from": ("init_from", str), "--seed": ("seed", int), "--notes": ("notes", str),
-    "--early-stopping": ("early_stopping", int), "--grad-accum": ("grad_accum", int),
-    "--clip-grad": ("clip_grad", float), "--validation": ("validation", str), "--val-every": ("val_every", int),
-    "--val-max-windows": ("val_max_windows", int),
+#: flag -> TrainConfig field; defaults and help come from the field (kit.options), types from its annotation
+FLAGS = {
+    "--tiles": "tiles_dir", "--data": "data_dir", "--competition": "competition", "--arch": "arch",
+    "--encoder": "encoder", "--encoder-weights": "encoder_weights", "--num-classes": "num_classes", "--loss": "loss",
+    "--augment": "augment", "--size": "image_size", "--resize-mode": "resize_mode", "--multi-scale": "multi_scale",
+    "--group": "fold_group", "--stratify": "fold_stratify", "--max-minutes": "max_minutes",
+    "--stain-jitter": "stain_jitter", "--color-transfer": "color_transfer", "--epochs": "epochs",
+    "--batch-size": "batch_size", "--lr": "max_lr", "--min-lr": "min_lr", "--optimizer": "optimizer",
+    "--schedule": "schedule", "--warmup-epochs": "warmup_epochs", "--fold": "fold", "--n-folds": "n_folds",
+    "--amp": "amp", "--workers": "num_workers", "--init-from": "init_from", "--seed": "seed", "--notes": "notes",
+    "--early-stopping": "early_stopping", "--grad-accum": "grad_accum", "--clip-grad": "clip_grad",
+    "--validation": "validation", "--val-every": "val_every", "--val-max-windows": "val_max_windows",
 }
-
-_HELP = {
-    "--size": "image size: 352 or HEIGHTxWIDTH such as 480x640 (default: the stored size)",
-    "--multi-scale": "comma-separated square sizes, one drawn per batch, e.g. 256,320,384",
-    "--group": "fold grouping column (default id; patient_number with --data for HuBMAP 2021)",
-    "--max-minutes": "wall-time budget of this call; no epoch starts that would end past it",
-    "--stratify": "fold stratification column (default organ, used when the items have it; none: off)",
-    "--encoder-weights": "imagenet (default where the encoder has such weights; else none), another smp or timm "
-                         "tag, a weights file, or none (from scratch); tags come from a weights folder "
-                         "($KIT_WEIGHTS, attached weights dataset), else the library's download if allowed",
-    "--validation": "images (whole held-out images, competition metric; needs --data for tiles), tiles, or auto",
-    "--val-every": "validate every N epochs (and at the last); the epochs between log NaN",
-    "--val-max-windows": "cap on the forward passes of one validation (a fixed subset of the held-out images)",
+#: flags whose values the field's annotation cannot parse
+_TYPES = {
+    "--size": str,  # TrainConfig parses 352 / 480x640
+    "--multi-scale": lambda text: tuple(int(v) for v in text.split(",")),
+    "--stratify": lambda text: None if text.lower() == "none" else text,
 }
 
 
@@ -62,8 +49,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fold-per-gpu", action="store_true",
                         help="with --folds: run the folds in parallel processes, one per visible GPU")
     parser.add_argument("--smoke", action="store_true", help="CI sizes: tiny model, 64² images, 2 short epochs")
-    for flag, (field, kind) in _FLAGS.items():
-        parser.add_argument(flag, dest=field, type=kind, default=None, help=_HELP.get(flag, f"TrainConfig.{field}"))
+    from kit.commands.flags import add_field_flags
+    from kit.train.config import TrainConfig
+
+    add_field_flags(parser, TrainConfig, FLAGS, explicit=True, types=_TYPES)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                         help="any other TrainConfig field, e.g. --set model_kwargs='{\"prediction_map\": 0}'")
     parser.add_argument("--gpus", type=int, default=1, help="processes for DistributedDataParallel (Kaggle T4 ×2: 2)")
@@ -85,28 +74,28 @@ def _config_file(path: str) -> dict:
 
 def _tiles_competition(values: dict) -> None:
     """Take the competition from the tiles' tiling.json when none is given; refuse a contradiction."""
-    tiling = Path(values.get("tiles_dir") or "") / "tiling.json"
-    if not values.get("tiles_dir") or not tiling.is_file():
+    from kit.artifacts.tiles import TILING_FILE, read_tiling
+
+    tiling = read_tiling(values["tiles_dir"], missing_ok=True) if values.get("tiles_dir") else None
+    if tiling is None:
         return
-    try:
-        made_for = json.loads(tiling.read_text(encoding="utf-8")).get("competition")
-    except json.JSONDecodeError:
-        raise ValueError(f"{tiling} is not valid JSON: re-run the tiler") from None
+    made_for = tiling.get("competition")
     if made_for and values.get("competition") not in (None, made_for):
         raise ValueError(f"--competition {values['competition']} but the tiles in {values['tiles_dir']} were cut "
-                         f"from {made_for} ({tiling})")
+                         f"from {made_for} ({Path(values['tiles_dir']) / TILING_FILE})")
     if made_for:
         values["competition"] = made_for
 
 
 def config_values(args: argparse.Namespace) -> dict:
     """TrainConfig fields from the recipe, the config file, the explicit flags and ``--set``, in that order."""
+    from kit.commands.flags import field_values
     from kit.recipes import load_recipe
 
     values = load_recipe(args.recipe, args.competition).train_values() if args.recipe else {}
     if args.config:
         values.update(_config_file(args.config))
-    values.update({field: getattr(args, field) for field, _ in _FLAGS.values() if getattr(args, field) is not None})
+    values.update({name: value for name, value in field_values(args, FLAGS).items() if value is not None})
     for item in args.set:
         key, sep, raw = item.partition("=")
         if not sep:

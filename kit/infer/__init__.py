@@ -1,14 +1,17 @@
-"""Inference: window grid, blending, band-wise merging, D4 TTA, the ensemble Predictor, post-processing, OOF search,
-ensemble.json from run folders, the test-split runner that writes submission.csv, and the hold-out scorer."""
+"""Inference: window grid, blending, band-wise merging, D4 TTA, the ensemble Predictor, post-processing, the
+ensemble.json schema, the test-split runner that writes submission.csv, and the hold-out scorer.
 
-from kit.infer.assemble import EnsembleBuild, build_ensemble, model_input_for
+It imports nothing of training, data generation or the ensemble search (:mod:`kit.ensemble`): the offline
+submission kernel needs only this package, :mod:`kit.models` and the shared helpers."""
+
 from kit.infer.blend import blend_names, make_weight_map
-from kit.infer.ensemble import EnsembleConfig, EnsembleModel, SearchResult, load_oof, search_ensemble
+from kit.infer.ensemble_config import EnsembleConfig, EnsembleModel
 from kit.infer.merge import BandMerger, BandUpsampler, RleSink, encode_probs, upsample
+from kit.infer.model_input import ModelInput, model_input_for
+from kit.infer.outcome import PredictionReport
 from kit.infer.postprocess import apply_threshold, clean_mask, clean_probs, fill_holes, remove_small_components
 from kit.infer.postprocess import resolve_threshold
-from kit.infer.outcome import PredictionReport
-from kit.infer.predictor import Member, ModelInput, Predictor
+from kit.infer.predictor import Member, Predictor
 from kit.infer.runner import predict_submission
 from kit.infer.scoring import score_submission
 from kit.infer.tta import get_tta, tta_names
@@ -18,7 +21,6 @@ __all__ = [
     "ArrayReader",
     "BandMerger",
     "BandUpsampler",
-    "EnsembleBuild",
     "EnsembleConfig",
     "EnsembleModel",
     "Member",
@@ -26,18 +28,15 @@ __all__ = [
     "PredictionReport",
     "Predictor",
     "RleSink",
-    "SearchResult",
     "Window",
     "WindowGrid",
     "apply_threshold",
     "blend_names",
-    "build_ensemble",
     "clean_mask",
     "clean_probs",
     "encode_probs",
     "fill_holes",
     "get_tta",
-    "load_oof",
     "make_weight_map",
     "model_input_for",
     "predict_submission",
@@ -45,7 +44,6 @@ __all__ = [
     "remove_small_components",
     "resolve_threshold",
     "score_submission",
-    "search_ensemble",
     "tta_names",
     "upsample",
     "window_grid",

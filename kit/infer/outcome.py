@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 if TYPE_CHECKING:
-    from kit.infer.ensemble import EnsembleConfig
+    from kit.infer.ensemble_config import EnsembleConfig
 
 __all__ = ["ImageResult", "PredictionReport", "PredictionFailed", "check_outcome"]
 

@@ -25,79 +25,14 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from kit.data import IMAGENET_MEAN, IMAGENET_STD
 from kit.infer.blend import make_weight_map
 from kit.infer.merge import BandMerger, RleSink, labels_from_probs, to_uint8, upsample
+from kit.infer.model_input import ModelInput
 from kit.infer.tta import get_tta, predict_with_tta
 from kit.infer.windows import Window, WindowGrid, as_reader, read_window, whole_image_window
 from kit.outputs import check_output_mode, probabilities
 
-__all__ = ["ModelInput", "Member", "Predictor"]
-
-
-@dataclass
-class ModelInput:
-    """How one model sees an image: scale, window, context, blending and normalisation.
-
-    Args:
-        window: model input side in working pixels (context included); ``None`` predicts the whole image at once.
-        overlap: fraction of each window core shared with its neighbours, in [0, 1).
-        margin: context pixels on each side of a window that are predicted but dropped.
-        reduce: source pixels per working pixel (4 = the image at a quarter of its size).
-        pixel_size: target µm per working pixel; with the image's own pixel size it overrides ``reduce``.
-        size: whole-image mode only: the image is resized to exactly (height, width) = ``size`` (an int n: n×n),
-            as the training datasets resize full images (``resize_mode="resize"``), and the probabilities are
-            resized back to the image size; the member then works at the source scale (``reduce`` is unused).
-            ensemble.json files that stored an int keep loading (as n×n).
-        mean, std: normalisation in [0, 1] units (per model: each checkpoint keeps its own).
-        blend: blending weight map of overlapping windows ("constant", "gaussian", "pyramid").
-        pad_multiple: whole-image mode pads the image up to a multiple of this (encoder strides).
-    """
-
-    window: int | None = 512
-    overlap: float = 0.25
-    margin: int = 0
-    reduce: float = 1.0
-    pixel_size: float | None = None
-    size: int | tuple[int, int] | None = None  # stored as (height, width)
-    mean: tuple[float, ...] = IMAGENET_MEAN
-    std: tuple[float, ...] = IMAGENET_STD
-    blend: str = "gaussian"
-    pad_multiple: int = 32
-
-    def __post_init__(self) -> None:
-        self.mean, self.std = tuple(float(v) for v in self.mean), tuple(float(v) for v in self.std)
-        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
-            raise ValueError(f"mean and std need 3 values (std > 0), got mean={self.mean}, std={self.std}")
-        if self.size is not None:
-            if self.window is not None:
-                raise ValueError("size= resizes the whole image: use it with window=None")
-            self.size = _exact_size(self.size)
-        for name in ("reduce", "pixel_size"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise ValueError(f"{name} must be > 0, got {value}")
-        if self.window is not None:  # validates window, overlap and margin together
-            WindowGrid((1, 1), self.window, self.overlap, self.margin)
-        make_weight_map(self.blend, 1)
-
-    def scale_for(self, height: int, width: int, pixel_size: float | None = None) -> float:
-        """Source pixels per working pixel for an image of this size (and pixel size in µm/px)."""
-        if self.size is not None:
-            return 1.0  # read at the source scale, then resized to exactly ``size`` (see _read_batch)
-        if self.pixel_size is not None:
-            if pixel_size is None:
-                raise ValueError(f"this model works at {self.pixel_size} µm/px: pass the image's pixel_size")
-            return self.pixel_size / pixel_size
-        return float(self.reduce)
-
-
-def _exact_size(value: Any) -> tuple[int, int]:
-    """(height, width) from an int n (n×n) or a pair of positive ints."""
-    size = (value, value) if isinstance(value, int) else value
-    if not isinstance(size, (tuple, list)) or len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size):
-        raise ValueError(f"size must be a positive int or [height, width] of ints, got {value}")
-    return int(size[0]), int(size[1])
+__all__ = ["Member", "Predictor"]
 
 
 @dataclass

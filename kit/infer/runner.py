@@ -37,7 +37,7 @@ import pandas as pd
 
 from kit.competitions import CompetitionProfile, get_profile
 from kit.fsutil import remove_stale_temps
-from kit.infer.ensemble import EnsembleConfig
+from kit.infer.ensemble_config import EnsembleConfig
 from kit.infer.merge import encode_probs, labels_from_probs, upsample
 from kit.infer.outcome import ImageResult, PredictionReport, check_outcome
 from kit.infer.postprocess import clean_mask, clean_probs, resolve_threshold
@@ -334,7 +334,7 @@ def predict_submission(
     try:
         with ThreadPoolExecutor(len(predictors)) as pool:
             try:
-                for _ in (map(lambda job: run(*job), jobs) if len(predictors) == 1 else
+                for _ in ((run(*job) for job in jobs) if len(predictors) == 1 else
                           pool.map(lambda job: run(*job), jobs)):
                     bar.update()
             except BaseException:

@@ -5,7 +5,7 @@ HuBMAP 2021 and 2022: mean over images of the per-image Dice, 1 when prediction 
 empty convention (the official aggregation is not confirmed; the per-class global Dice is reported too).
 Dice comes straight from the RLE runs, so no mask is ever decoded and slides cost no memory.
 
-The synthetic samples keep their hidden labels in ``<data>/_scoring/test_labels.csv`` (:mod:`kit.sample`).
+The synthetic samples keep their hidden labels in ``<data>/_scoring/test_labels.csv`` (:data:`kit.paths.SCORING_DIR`).
 
 >>> _run_dice((np.array([0]), np.array([4])), (np.array([2]), np.array([4])))  # |A∩B| = 2, |A| = |B| = 4
 0.5
@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from kit.competitions import CompetitionProfile, get_profile
+from kit.paths import SCORING_DIR
 from kit.rle import runs_from_rle
-from kit.sample.common import SCORING_DIR
 from kit.submit import image_id_of, validate_submission
 
 __all__ = ["LABELS_FILE", "score_submission", "rle_dice", "score_probs", "labels_path", "read_labels"]

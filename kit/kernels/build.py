@@ -18,6 +18,7 @@ from kit.fsutil import atomic_write_text
 from kit.kernels.bootstrap import with_bootstrap
 from kit.kernels.metadata import KERNEL_METADATA_FILE, kernel_metadata, validate_kernel_metadata
 from kit.kernels.settings import KernelSettings, load_dataset_settings, load_kernel_settings, repo_root
+from kit.registry import Registry
 
 __all__ = ["KAGGLE_LIMIT_MINUTES", "KernelFolder", "inject_parameters", "notebook_parameters",
            "submission_warnings", "prepare_kernel_folder", "build_kernel_folder", "build_kernel_folders",
@@ -120,13 +121,12 @@ def prepare_kernel_folder(
         raise KeyError(f"kernel {settings.name}: {source.name} has no parameters {unknown}; "
                        f"valid: {', '.join(sorted(known))}")
     inject_parameters(notebook, values)
-    dataset_slugs, kernel_slugs = dataset_slugs or {}, kernel_slugs or {}
-    try:
-        datasets = tuple(name if "/" in name else f"{user}/{dataset_slugs[name]}" for name in settings.datasets)
-        kernels = tuple(f"{user}/{kernel_slugs[name]}" for name in settings.kernels)
-    except KeyError as err:
-        raise KeyError(f"kernel {settings.name} refers to unknown source {err.args[0]!r} (a name of "
-                       f"kernels/datasets.json or kernels/*.json, or a dataset as owner/slug)") from None
+    unknown_source = (f"kernel {settings.name} refers to unknown {{kind}} {{name!r}}{{hint}} (valid: {{valid}}; "
+                      "a name of kernels/datasets.json or kernels/*.json, or a dataset as owner/slug)")
+    dataset_slugs = Registry.of("dataset", dataset_slugs or {}, unknown_source)
+    kernel_slugs = Registry.of("kernel", kernel_slugs or {}, unknown_source)
+    datasets = tuple(name if "/" in name else f"{user}/{dataset_slugs.get(name)}" for name in settings.datasets)
+    kernels = tuple(f"{user}/{kernel_slugs.get(name)}" for name in settings.kernels)
     code_file = Path(settings.notebook).name
     meta = kernel_metadata(
         user, settings.slug, code_file, gpu=settings.gpu, internet=settings.internet,

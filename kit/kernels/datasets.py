@@ -26,11 +26,7 @@ from kit.kernels.wheels import (
 )
 from kit.paths import path_inside
 
-__all__ = ["INFERENCE_KEYS", "build_wheels_dataset", "build_models_dataset", "build_weights_dataset"]
-
-# What inference needs from a training checkpoint (weights, how to build and how to feed the model);
-# optimiser, scaler, RNG and history states are dropped.
-INFERENCE_KEYS = ("model", "model_spec", "config", "input_contract", "output_contract")
+__all__ = ["build_wheels_dataset", "build_models_dataset", "build_weights_dataset"]
 
 Runner = Callable[[Sequence[str]], None]
 
@@ -101,12 +97,13 @@ def build_models_dataset(
     settings_dir: str | Path | None = None,
 ) -> Path:
     """Write the models dataset folder (flat): ``ensemble.json`` and every checkpoint it names, renamed
-    ``<NN>_<model name>.pt`` and referred to by that relative name. ``slim`` keeps only INFERENCE_KEYS.
+    ``<NN>_<model name>.pt`` and referred to by that relative name. ``slim`` keeps only what inference needs
+    (:func:`kit.models.checkpoint.slim_state`).
 
     The inference notebook finds the dataset by its ``ensemble.json`` and resolves checkpoints beside it.
     """
-    from kit.infer.ensemble import EnsembleConfig
-    from kit.models.checkpoint import load_checkpoint, save_checkpoint
+    from kit.infer.ensemble_config import EnsembleConfig
+    from kit.models.checkpoint import load_checkpoint, save_checkpoint, slim_state
 
     ensemble_json = Path(ensemble_json)
     if not ensemble_json.exists():
@@ -124,7 +121,7 @@ def build_models_dataset(
             target = f"{i:02d}_{slugify(model.name) or 'model'}.pt"
             state = load_checkpoint(checkpoint)  # also for a plain copy: the file is checked to hold no code
             if slim and isinstance(state, dict) and "model" in state:
-                save_checkpoint(tmp / target, {k: state[k] for k in INFERENCE_KEYS if k in state})
+                save_checkpoint(tmp / target, slim_state(state, checkpoint))
             else:
                 shutil.copy2(checkpoint, tmp / target)
                 os.chmod(tmp / target, OUTPUT_MODE)

@@ -111,7 +111,7 @@ def hidden_test_set(profile: CompetitionProfile, data: Path, out: Path) -> tuple
     """A hidden test set for the scoring rerun: the competition folder mirrored (links, no test labels) plus one
     more test image, a truncated copy of the first one, in every table that lists test images. Returns
     (folder, id of the truncated image)."""
-    from kit.sample.common import SCORING_DIR
+    from kit.paths import SCORING_DIR
     from kit.submit import row_ids, sample_image_ids
 
     _link_tree(data, out, skip=(SCORING_DIR,))
@@ -297,7 +297,7 @@ def rehearse(
         data = root / "data"
         make_sample(profile.slug, data, **_sample_options(profile.slug, smoke=True))
     data = Path(data).resolve()
-    from kit.sample.common import SCORING_DIR
+    from kit.paths import SCORING_DIR
 
     public = root / "competition"
     _link_tree(data, public, skip=(SCORING_DIR,))  # Kaggle's test data has no labels

@@ -83,9 +83,10 @@ def load_kernel_settings(root: str | Path | None = None) -> Registry[KernelSetti
     return Registry.of("kernel", found, "unknown kernels {name!r}{hint}; valid: {valid}", sort=False)
 
 
-def load_dataset_settings(root: str | Path | None = None) -> dict[str, DatasetSettings]:
+def load_dataset_settings(root: str | Path | None = None) -> Registry[DatasetSettings]:
     """The datasets the kernels attach, from ``kernels/datasets.json``."""
     path = (Path(root) if root else repo_root() / "kernels") / "datasets.json"
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: it lists the wheels, models and weights datasets")
-    return {name: DatasetSettings(name=name, **values) for name, values in _read(path).items()}
+    return Registry.of("dataset", {name: DatasetSettings(name=name, **values) for name, values in _read(path).items()},
+                       sort=False)

@@ -4,7 +4,8 @@ A checkpoint is data, never code: a pickle that needs anything beyond tensors an
 tuple, str, numbers) is refused with a message naming the file and the objects it asks for; there is no
 fallback. Models datasets are shared publicly, so this also holds for files the user did not write.
 Saving is atomic (temporary sibling, then rename) and every state kit saves is loadable this way, the random
-generator states included (:func:`rng_state` stores NumPy's state as a tensor).
+generator states included (:func:`rng_state` stores NumPy's state as a tensor). :func:`slim_checkpoint` is the one
+way a training checkpoint is cut down to what inference needs (ensemble folders and models datasets alike).
 """
 
 from __future__ import annotations
@@ -18,8 +19,15 @@ import numpy as np
 import torch
 
 from kit.fsutil import atomic_path
+from kit.models.contract import CONTRACT_KEY, OUTPUT_KEY
 
-__all__ = ["save_checkpoint", "load_checkpoint", "non_finite_tensors", "rng_state", "set_rng_state", "unwrap"]
+__all__ = ["INFERENCE_KEYS", "save_checkpoint", "load_checkpoint", "slim_state", "slim_checkpoint",
+           "non_finite_tensors", "rng_state", "set_rng_state", "unwrap"]
+
+#: what inference needs from a training checkpoint: weights, how to build the model (``model_spec``), its recipe and
+#: how to feed it and read its output (the input and output contracts, :mod:`kit.models.contract`); optimiser, scaler,
+#: RNG and history are dropped
+INFERENCE_KEYS = ("model", "model_spec", "config", CONTRACT_KEY, OUTPUT_KEY)
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -94,3 +102,25 @@ def load_checkpoint(path: str | Path) -> Any:
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, TypeError, AttributeError,
             ImportError, KeyError, IndexError) as err:  # torch raises several types for foreign files
         raise _refusal(path, err) from None
+
+
+def slim_state(state: Any, source: str | Path, contract: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The :data:`INFERENCE_KEYS` of the checkpoint ``state`` read from ``source``; ``contract`` replaces the stored
+    input contract (run folders written before checkpoints held one). A state without ``model`` weights, or
+    holding NaN/inf weights, raises ValueError naming ``source``."""
+    if not isinstance(state, dict) or "model" not in state:
+        raise ValueError(f"{source} lacks 'model' (write it with the kit trainer)")
+    bad = non_finite_tensors(state["model"])
+    if bad:
+        raise ValueError(f"{source} holds NaN/inf weights ({', '.join(bad[:3])}): retrain the run")
+    slim = {key: state[key] for key in INFERENCE_KEYS if key in state}
+    if contract is not None:
+        slim[CONTRACT_KEY] = contract
+    return slim
+
+
+def slim_checkpoint(source: str | Path, target: str | Path, contract: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write :func:`slim_state` of checkpoint ``source`` to ``target`` (atomic) and return it."""
+    slim = slim_state(load_checkpoint(source), source, contract)
+    save_checkpoint(target, slim)
+    return slim

@@ -15,8 +15,12 @@ from typing import Any, Sequence
 
 from kit.outputs import channel_classes, check_output_mode
 
-__all__ = ["CONTRACT_KEY", "CONTRACT_FIELDS", "OUTPUT_KEY", "input_contract", "check_contract", "output_contract",
-           "read_output_mode"]
+__all__ = ["CONTRACT_KEY", "CONTRACT_FIELDS", "IMAGENET_MEAN", "IMAGENET_STD", "OUTPUT_KEY", "input_contract",
+           "check_contract", "output_contract", "read_output_mode"]
+
+#: the default normalisation (in [0, 1] units) of the training datasets and the predictor, when tiles have no stats
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 CONTRACT_KEY = "input_contract"
 #: classes: output channels' classes; mean/std: normalisation in [0, 1] units; tiled: trained on tiles (sliding
@@ -50,8 +54,6 @@ def input_contract(
     training (height, width) each image is squashed to (``resize_mode="crop"``: the native scale).
     Normalisation: the tiles' ``stats`` mean/std, else ImageNet's (what the training datasets use).
     """
-    from kit.data import IMAGENET_MEAN, IMAGENET_STD
-
     size = _size(config.get("image_size"))
     resized = size is not None and config.get("resize_mode", "resize") == "resize"
     mean, std = (stats["mean"], stats["std"]) if stats else (IMAGENET_MEAN, IMAGENET_STD)

@@ -108,6 +108,7 @@ def import_official_checkpoint(name: str, path: str | os.PathLike, target: str |
     from kit.models import build_model, model_info
     from kit.models.checkpoint import save_checkpoint
     from kit.models.contract import CONTRACT_KEY, OUTPUT_KEY, input_contract, output_contract
+    from kit.models.spec import model_spec
 
     info = model_info(name)
     num_classes = 1 if len(classes) == 1 else len(classes) + 1
@@ -120,7 +121,7 @@ def import_official_checkpoint(name: str, path: str | os.PathLike, target: str |
     size = [int(v) for v in image_size]
     save_checkpoint(target, {
         "model": model.state_dict(),
-        "model_spec": {"name": name, "num_classes": channels, "kwargs": {}},
+        "model_spec": model_spec(name, channels),
         CONTRACT_KEY: input_contract({"num_classes": num_classes, "image_size": size}),
         OUTPUT_KEY: outputs,
     })

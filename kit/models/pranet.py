@@ -36,9 +36,9 @@ _MAPS = Registry.of("prediction map", MAP_NAMES,
 
 def resolve_prediction_map(prediction_map: str | int) -> str:
     """The official name of ``prediction_map``: a name of ``MAP_NAMES`` or an index into it (negative allowed)."""
-    if isinstance(prediction_map, int) and not isinstance(prediction_map, bool):
-        if -len(MAP_NAMES) <= prediction_map < len(MAP_NAMES):
-            return MAP_NAMES[prediction_map]
+    is_index = isinstance(prediction_map, int) and not isinstance(prediction_map, bool)
+    if is_index and -len(MAP_NAMES) <= prediction_map < len(MAP_NAMES):
+        return MAP_NAMES[prediction_map]
     return _MAPS.check(prediction_map)
 
 

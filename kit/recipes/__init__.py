@@ -126,7 +126,7 @@ def load_recipe(name_or_file: str | Path, competition: str | None = None) -> Rec
 
 
 def _inference_options() -> set[str]:
-    from kit.infer.assemble import build_ensemble
+    from kit.ensemble.build import build_ensemble
 
     return set(inspect.signature(build_ensemble).parameters) - {"run_dirs", "out", "tiles_dir"}
 
@@ -136,7 +136,7 @@ def check_recipe(recipe: Recipe) -> None:
 
     Checks: the competition exists; the TrainConfig builds (data folder stood in); the architecture is in the
     zoo; the loss spec parses; the augmentation preset exists; the tiling settings build; the inference options
-    are :func:`kit.infer.assemble.build_ensemble` keywords with a valid TTA and blend.
+    are :func:`kit.ensemble.build.build_ensemble` keywords with a valid TTA and blend.
     """
     from kit.augment.presets import PRESETS
     from kit.competitions import get_profile
@@ -165,8 +165,10 @@ def check_recipe(recipe: Recipe) -> None:
         unknown = sorted(set(recipe.inference) - options)
         if unknown:
             raise KeyError(f"unknown inference keys {unknown}; valid: {', '.join(sorted(options))}")
-        get_tta(recipe.inference.get("tta", "identity"))
-        BLEND_WEIGHTS.check(recipe.inference.get("blend", "gaussian"))
+        if "tta" in recipe.inference:
+            get_tta(recipe.inference["tta"])
+        if "blend" in recipe.inference:
+            BLEND_WEIGHTS.check(recipe.inference["blend"])
     except UnknownNameError as err:
         raise err.within(where) from None
     except (ValueError, KeyError, TypeError) as err:

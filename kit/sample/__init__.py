@@ -13,13 +13,13 @@ from pathlib import Path
 
 from kit.competitions import get_profile
 from kit.registry import Registry
-from kit.sample.common import SCORING_DIR, SampleSummary, split_counts
+from kit.sample.common import SampleSummary, split_counts
 from kit.sample.hubmap2021 import make_hubmap2021
 from kit.sample.hubmap2022 import make_hubmap2022
 from kit.sample.manifest import begin_sample, finish_sample
 from kit.sample.neopolyp import make_neopolyp
 
-__all__ = ["SCORING_DIR", "SampleSummary", "make_sample", "DEFAULTS", "GENERATOR_VERSION"]
+__all__ = ["SampleSummary", "make_sample", "DEFAULTS", "GENERATOR_VERSION"]
 
 GENERATOR_VERSION = 2  # bump when the pixels or tables change, so old samples are rewritten
 MIN_SIDE = 64

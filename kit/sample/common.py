@@ -9,10 +9,9 @@ import numpy as np
 import pandas as pd
 
 from kit.fsutil import atomic_path
+from kit.paths import SCORING_DIR
 
-__all__ = ["SampleSummary", "SCORING_DIR", "write_csv", "hex_ids", "split_counts"]
-
-SCORING_DIR = "_scoring"  # test labels live here, outside the competition layout notebooks read
+__all__ = ["SampleSummary", "write_csv", "hex_ids", "split_counts"]
 
 
 @dataclass

@@ -18,8 +18,9 @@ import tifffile
 
 from kit.competitions import get_profile
 from kit.fsutil import atomic_path, atomic_write_text
+from kit.paths import SCORING_DIR
 from kit.rle import RleStreamEncoder
-from kit.sample.common import SCORING_DIR, SampleSummary, hex_ids, split_counts, write_csv
+from kit.sample.common import SampleSummary, hex_ids, split_counts, write_csv
 from kit.sample.histology import HistologySlide
 
 __all__ = ["make_hubmap2021", "write_slide", "slide_rle", "TILE", "BAND"]

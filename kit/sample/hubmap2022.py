@@ -10,8 +10,9 @@ import tifffile
 
 from kit.competitions import get_profile
 from kit.fsutil import atomic_path
+from kit.paths import SCORING_DIR
 from kit.rle import encode
-from kit.sample.common import SCORING_DIR, SampleSummary, split_counts, write_csv
+from kit.sample.common import SampleSummary, split_counts, write_csv
 from kit.sample.histology import HistologySlide
 
 __all__ = ["make_hubmap2022", "ORGANS"]

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from kit.competitions import CompetitionProfile, get_profile
 from kit.fsutil import atomic_write_text, remove_stale_temps
-from kit.sample.common import SCORING_DIR, SampleSummary
+from kit.paths import SCORING_DIR
+from kit.sample.common import SampleSummary
 
 __all__ = ["MANIFEST", "begin_sample", "finish_sample"]
 

@@ -11,8 +11,9 @@ import pandas as pd
 from kit.competitions import get_profile
 from kit.fsutil import atomic_path
 from kit.io import write_png
+from kit.paths import SCORING_DIR
 from kit.rle import encode
-from kit.sample.common import SCORING_DIR, SampleSummary, hex_ids, split_counts, write_csv
+from kit.sample.common import SampleSummary, hex_ids, split_counts, write_csv
 from kit.sample.draw import Ellipse, GrainTexture, SmoothField, blend, draw_ellipses
 
 __all__ = ["make_neopolyp", "render_frame", "MASK_COLOURS"]

@@ -69,6 +69,7 @@ def run_study(
 
     ``max_cells`` stops after that many cells were worked on in this call (a session that ends on purpose).
     """
+    from kit.artifacts.oof import OOF_FILE
     from kit.results import append_run, results_table
     from kit.study.report import plot_study
     from kit.fsutil import atomic_write_text
@@ -96,7 +97,7 @@ def run_study(
         if any(s is None for s in summaries.values()):
             result.stopped = "budget"
             break
-        append_run(runs_csv, _cell_row(cell, config, summaries, Path(config.out_dir) / "oof.npz"))
+        append_run(runs_csv, _cell_row(cell, config, summaries, Path(config.out_dir) / OOF_FILE))
         result.finished.append(cell.name)
     if result.stopped:
         log(f"study stopped ({result.stopped}); rerun the same command to continue")

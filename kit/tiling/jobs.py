@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from kit.competitions import CompetitionProfile
+from kit.options import option
 
 __all__ = ["TileSettings", "TileJob", "build_jobs"]
 
@@ -20,13 +21,15 @@ class TileSettings:
     ``pixel_size`` (µm per output pixel) replaces ``reduce`` per image: reduce = pixel_size / image µm.
     """
 
-    sz: int = 256
-    reduce: float = 4.0
-    pixel_size: float | None = None
-    stride: int | None = None
-    s_th: int = 40
-    p_th: float | None = None
-    filter: bool = True
+    sz: int = option(256, "tile side in output pixels")
+    reduce: float = option(4.0, "source pixels per output pixel")
+    pixel_size: float | None = option(None, "target µm per output pixel instead of reduce (needs a pixel_size "
+                                            "column, e.g. 0.4)")
+    stride: int | None = option(None, "output pixels between tiles (< sz: overlap; None: sz)")
+    s_th: int = option(40, "tissue filter: HSV saturation threshold (0-255)")
+    p_th: float | None = option(None, "tissue filter: a tile needs more saturated pixels than this (None: "
+                                      "1000*(sz/256)^2)")
+    filter: bool = option(True, "the tissue filter drops tiles with little tissue")
 
     def __post_init__(self) -> None:
         checks = {"sz": (self.sz, 1, None), "reduce": (self.reduce, 0, None), "pixel_size": (self.pixel_size, 0, None),

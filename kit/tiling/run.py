@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import multiprocessing
 import zipfile
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
@@ -13,9 +12,10 @@ import cv2
 import pandas as pd
 from tqdm.auto import tqdm
 
+from kit.artifacts.tiles import TILING_FILE, read_tiling, write_tiling
 from kit.competitions import get_profile
 from kit.fingerprint import REFUSE, check_rerun, file_hash, file_stamp, record_fingerprint
-from kit.fsutil import atomic_path, atomic_write_text, remove_stale_temps
+from kit.fsutil import atomic_path, remove_stale_temps
 from kit.tiling.grid import TileGrid
 from kit.tiling.index import merge_parts, part_complete
 from kit.tiling.jobs import TileJob, TileSettings, build_jobs
@@ -59,14 +59,12 @@ def plan_parts(jobs: list[TileJob], settings: TileSettings) -> list[TilePart]:
 
 def _check_settings(out_dir: Path, record: dict) -> None:
     """Refuse to mix two settings in one output folder."""
-    path = out_dir / "tiling.json"
-    if path.exists():
-        previous = json.loads(path.read_text())
-        if previous != record:
-            raise ValueError(f"{out_dir} holds tiles made with other settings ({path}: {previous}, now {record}); "
-                             f"use a new output folder or delete it")
-    else:
-        atomic_write_text(path, json.dumps(record, indent=2) + "\n")
+    previous = read_tiling(out_dir, missing_ok=True)
+    if previous is None:
+        write_tiling(out_dir, record)
+    elif previous != record:
+        raise ValueError(f"{out_dir} holds tiles made with other settings ({out_dir / TILING_FILE}: {previous}, "
+                         f"now {record}); use a new output folder or delete it")
 
 
 def _init_worker() -> None:

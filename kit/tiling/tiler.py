@@ -11,22 +11,19 @@ import numpy as np
 import pandas as pd
 import rasterio
 
-from kit.fsutil import atomic_path, atomic_write_text
+from kit.artifacts.tiles import INDEX_COLUMNS, write_index
+from kit.fsutil import atomic_write_text
 from kit.io import open_image, write_png
 from kit.tiling.filters import TissueFilter
 from kit.tiling.grid import TileGrid
 from kit.tiling.jobs import TileJob, TileSettings
 from kit.tiling.masks import open_masks
 
-__all__ = ["INDEX_COLUMNS", "GDAL_CACHE_MB", "TilePart", "tile_part"]
+__all__ = ["GDAL_CACHE_MB", "TilePart", "tile_part"]
 
 # GDAL's block cache defaults to 5% of the RAM and fills up on a big slide; a few block rows are all a
 # row of windows reuses, so a small cache keeps the memory flat without rereading blocks.
 GDAL_CACHE_MB = 64
-
-INDEX_COLUMNS = ("id", "tile", "idx", "row", "col", "y", "x", "h", "w", "scale", "tissue_frac", "mask_frac",
-                 "kept", "organ", "data_source")
-
 
 @dataclass(frozen=True)
 class TilePart:
@@ -102,6 +99,5 @@ def tile_part(part: TilePart, settings: TileSettings, out_dir: str | Path) -> pd
                          job.organ, job.data_source))
     table = pd.DataFrame(rows, columns=list(INDEX_COLUMNS))
     atomic_write_text(part.json_path(out_dir), json.dumps({"histogram": histogram.tolist()}))
-    with atomic_path(part.csv_path(out_dir), suffix=".csv") as tmp:
-        table.to_csv(tmp, index=False)
+    write_index(table, part.csv_path(out_dir))
     return table

@@ -6,24 +6,24 @@ import json
 from pathlib import Path
 from typing import Any
 
+from kit.artifacts.run_folder import CONFIG_FILE, LAST_FILE, RUN_FILES, read_config
+from kit.artifacts.tiles import INDEX_FILE, TILING_FILE
 from kit.fsutil import remove_stale_temps
 from kit.train.config import TrainConfig
 from kit.train.distributed import fit_distributed, loader_workers, world_size_for
-from kit.train.oof import oof_examples, oof_scores, read_oof
+from kit.train.oof import oof_examples, oof_scores
 from kit.train.schedule import learning_rate
 from kit.train.trainer import Trainer
 
 __all__ = [
     "TrainConfig", "Trainer", "fit_distributed", "learning_rate", "loader_workers", "run_training", "run_fingerprint",
-    "read_oof", "oof_scores", "oof_examples", "world_size_for",
+    "oof_scores", "oof_examples", "world_size_for",
 ]
 
 
 #: recipe fields that may change between the calls of one run (a resumed run keeps its fingerprint otherwise)
 RESUMABLE_CHANGES = ("out_dir", "max_minutes", "progress", "notes", "num_workers", "wandb", "val_every",
                      "val_max_windows")
-#: what training writes in its run folder (``--fresh`` deletes these, nothing else)
-RUN_FILES = ("last.pt", "best.pt", "log.csv", "oof.npz", "config.json", "tiling.json", "stats.json", "wandb")
 
 
 def run_fingerprint(config: TrainConfig) -> dict[str, Any]:
@@ -35,7 +35,7 @@ def run_fingerprint(config: TrainConfig) -> dict[str, Any]:
     inputs: dict[str, Any] = {}
     if config.tiles_dir is not None:
         tiles = Path(config.tiles_dir)
-        inputs = {n: file_hash(tiles / n) for n in ("index.csv", "tiling.json") if (tiles / n).is_file()}
+        inputs = {n: file_hash(tiles / n) for n in (INDEX_FILE, TILING_FILE) if (tiles / n).is_file()}
     elif config.data_dir is not None:
         data = Path(config.data_dir)
         inputs = {str(p.relative_to(data)): p.stat().st_size for p in sorted(data.rglob("*"))
@@ -51,14 +51,14 @@ def _check_run_folder(config: TrainConfig, rerun: str) -> dict[str, Any]:
     out = Path(config.out_dir)
     fingerprint = run_fingerprint(config)
     previous = None
-    if (out / "config.json").is_file():  # a run folder older than fingerprints: compare the recipe alone
+    if (out / CONFIG_FILE).is_file():  # a run folder older than fingerprints: compare the recipe alone
         try:
-            old = json.loads((out / "config.json").read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            old = {"config.json": "unreadable"}
+            old = read_config(out)
+        except ValueError:
+            old = {CONFIG_FILE: "unreadable"}
         recipe = {k: v for k, v in old.items() if k not in RESUMABLE_CHANGES}
         previous = {"recipe": recipe, "inputs": fingerprint["inputs"]}
-    check_rerun(out, fingerprint, (out / "last.pt").is_file(), RUN_FILES, rerun, "run folder", previous)
+    check_rerun(out, fingerprint, (out / LAST_FILE).is_file(), RUN_FILES, rerun, "run folder", previous)
     remove_stale_temps(out)
     return fingerprint
 
@@ -82,7 +82,7 @@ def run_training(config: TrainConfig, world_size: int | None = 1, runs_log: str 
         record_fingerprint(config.out_dir, fingerprint)
         fit_distributed(config, world_size)
         trainer = Trainer(config)
-        trainer.resume(Path(config.out_dir) / "last.pt")
+        trainer.resume(Path(config.out_dir) / LAST_FILE)
     else:
         trainer = Trainer(config)  # builds the model and data first: a bad recipe leaves the folder untouched
         record_fingerprint(config.out_dir, fingerprint)

@@ -8,11 +8,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from kit.data import SegmentationDataset, image_items, image_metadata, load_stats, make_folds, tile_items
+from kit.artifacts.tiles import normalisation
+from kit.data import SegmentationDataset, image_items, image_metadata, make_folds, tile_items
+from kit.models.spec import model_spec as spec_of
 from kit.train.config import OPTIMIZERS, TrainConfig
 
 __all__ = [
-    "model_spec", "resolve_spec_weights", "default_encoder_weights", "build_model_from_spec", "fold_items",
+    "model_spec", "resolve_spec_weights", "default_encoder_weights", "fold_items",
     "build_datasets", "build_transform", "build_loader", "build_optimizer", "EpochSampler", "fold_group_of",
     "amp_dtype",
 ]
@@ -21,14 +23,11 @@ _COLOR_POOL = 16  # training images whose LAB statistics form the ColorTransfer 
 
 
 def model_spec(config: TrainConfig) -> dict[str, Any]:
-    """The arguments that rebuild the model of a run (stored in its checkpoints; inference reads them);
-    ``num_classes`` = the output channels (a multilabel head has no background channel)."""
+    """The spec that rebuilds the model of a run (:func:`kit.models.spec.model_spec`; stored in its checkpoints);
+    its class count is the output channels of the model card's head (multilabel: no background channel)."""
     from kit.outputs import head_channels
 
-    kwargs = dict(config.model_kwargs)
-    if config.encoder is not None:
-        kwargs.setdefault("encoder_name", config.encoder)
-    return {"name": config.arch, "num_classes": head_channels(config.mode, config.num_classes), "kwargs": kwargs}
+    return spec_of(config.arch, head_channels(config.mode, config.num_classes), config.encoder, config.model_kwargs)
 
 
 def resolve_spec_weights(spec: dict[str, Any], encoder_weights: str | None):
@@ -47,16 +46,6 @@ def default_encoder_weights(config: TrainConfig) -> str | None:
 
     spec = model_spec(config)
     return default_for(model_encoder(spec["name"], spec["kwargs"]))
-
-
-def build_model_from_spec(spec: dict[str, Any], encoder_weights: str | None = None) -> torch.nn.Module:
-    """Build the model described by :func:`model_spec`; ``encoder_weights`` None for inference (the checkpoint
-    holds every weight), a file or a tag for training."""
-    from kit.models import build_model
-
-    return build_model(
-        spec["name"], num_classes=spec["num_classes"], encoder_weights=encoder_weights, **spec["kwargs"]
-    )
 
 
 def fold_group_of(config: TrainConfig) -> str:
@@ -81,7 +70,7 @@ def _items(config: TrainConfig):
             raise ValueError(f"fold_group {group!r} is not a column of {config.tiles_dir}/index.csv nor of "
                              f"the competition tables{'' if config.data_dir else ' (set data_dir to join them)'}; "
                              f"index columns: {list(items.columns)}")
-        return items, read_png_mask, load_stats(config.tiles_dir)
+        return items, read_png_mask, normalisation(config.tiles_dir)
     from kit.competitions import get_profile
 
     profile = get_profile(config.competition)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kit.competitions import DEFAULT_COMPETITION, get_profile
+from kit.options import option
 from kit.registry import Registry
 from kit.train.schedule import SCHEDULES
 
@@ -70,54 +71,69 @@ class TrainConfig:
     epoch, end past it. ``progress`` shows tqdm bars; ``wandb`` also logs to Weights & Biases (offline mode).
     """
 
-    out_dir: str = "runs/run"
-    competition: str = DEFAULT_COMPETITION
-    tiles_dir: str | None = None
-    data_dir: str | None = None
-    fold: int = 0
-    n_folds: int = 5
-    fold_group: str | None = None  # None: the profile's group_column, else "id"
-    fold_stratify: str | None = "organ"
-    image_size: tuple[int, int] | None = None
-    resize_mode: str = "resize"
-    multi_scale: tuple[int, ...] | None = None
-    augment: str = "light"
-    stain_jitter: float = 0.0
-    color_transfer: float = 0.0
-    binarize: bool = False
-    erode: int = 0
-    num_classes: int | None = None  # None: the competition profile's (1 for a one-class task)
-    arch: str = "unet"
-    encoder: str | None = "resnet34"
-    encoder_weights: str | None = None
-    model_kwargs: dict[str, Any] = field(default_factory=dict)
-    loss: str | None = None  # None: "0.5*bce+0.5*dice" (one class), "0.5*ce+0.5*dice" (several)
-    ignore_index: int | None = None
-    optimizer: str = "adam"
-    max_lr: float = 1e-3  # from scratch; 1e-4 (PraNet) when starting from pretrained weights
-    min_lr: float = 1e-5
-    weight_decay: float = 0.0
-    schedule: str = "cosine"
-    warmup_epochs: float = 0.0
-    epochs: int = 10
-    batch_size: int = 8
-    grad_accum: int = 1
-    clip_grad: float | None = None
-    amp: str = "auto"
-    channels_last: bool = True
-    num_workers: int = 0
-    early_stopping: int | None = None
-    threshold: float = 0.5
-    seed: int = 0
-    init_from: str | None = None
-    wandb: bool = False
-    progress: bool = True
-    notes: str = ""
-    max_steps_per_epoch: int | None = None
-    max_minutes: float | None = None
-    validation: str = "auto"
-    val_every: int = 1
-    val_max_windows: int | None = None
+    out_dir: str = option("runs/run", "run folder: checkpoints, log.csv, oof.npz, config.json")
+    competition: str = option(DEFAULT_COMPETITION, "competition slug or a profile .json file")
+    tiles_dir: str | None = option(None, "tiler output folder with index.csv (None: the full images of data_dir)")
+    data_dir: str | None = option(None, "competition folder: full images with mask files; with tiles, the source "
+                                        "images of whole-image validation and the per-image tables of fold_group")
+    fold: int = option(0, "the fold held out for validation")
+    n_folds: int = option(5, "number of folds")
+    fold_group: str | None = option(None, "fold grouping column (None: the profile's group_column, else id; "
+                                          "patient_number for HuBMAP 2021 needs the competition folder)")
+    fold_stratify: str | None = option("organ", "fold stratification column, used when the items have it "
+                                                "(none: off)")
+    image_size: tuple[int, int] | None = option(None, "image size: 352 or HEIGHTxWIDTH such as 480x640 (None: the "
+                                                      "stored size)")
+    resize_mode: str = option("resize", "resize or crop to image_size (crop: random crops for training; "
+                                        "validation always resizes)")
+    multi_scale: tuple[int, ...] | None = option(None, "square sizes, one drawn per training batch, e.g. 256,320,384")
+    augment: str = option("light", "augmentation preset: none, light, medium, heavy")
+    stain_jitter: float = option(0.0, "probability of HED stain jitter (histology)")
+    color_transfer: float = option(0.0, "probability of Reinhard colour transfer towards other training images")
+    binarize: bool = option(False, "map every non-zero mask class to 1 (binary training on a multi-class mask)")
+    erode: int = option(0, "erode each mask class region by this many pixels (label cleaning)")
+    num_classes: int | None = option(None, "output channels (None: the competition profile's; 1 for a one-class "
+                                           "task)")
+    arch: str = option("unet", "architecture; python -m kit models lists them")
+    encoder: str | None = option("resnet34", "smp encoder or tu-<timm name>")
+    encoder_weights: str | None = option(None, "imagenet (the command line's default where the encoder has such "
+                                               "weights; else none), another smp or timm tag, a weights file, or "
+                                               "none (from scratch); tags come from a weights folder ($KIT_WEIGHTS, "
+                                               "attached weights dataset), else the library's download if allowed")
+    model_kwargs: dict[str, Any] = option(help="extra model arguments, e.g. {\"decoder_attention_type\": \"scse\"}",
+                                          factory=dict)
+    loss: str | None = option(None, "weighted loss spec such as 0.5*bce+0.5*dice (None: 0.5*bce+0.5*dice for one "
+                                    "class, 0.5*ce+0.5*dice for several)")
+    ignore_index: int | None = option(None, "mask value that counts in neither the loss nor the metrics")
+    optimizer: str = option("adam", "adam, adamw or sgd")
+    max_lr: float = option(1e-3, "max learning rate (from scratch; 1e-4 suits pretrained PraNet-style fine-tuning)")
+    min_lr: float = option(1e-5, "learning rate at the end of the schedule")
+    weight_decay: float = option(0.0, "weight decay")
+    schedule: str = option("cosine", "learning-rate schedule: cosine, constant, poly")
+    warmup_epochs: float = option(0.0, "epochs of linear warm-up from min_lr to max_lr")
+    epochs: int = option(10, "training epochs")
+    batch_size: int = option(8, "images per batch (per process)")
+    grad_accum: int = option(1, "batches accumulated per optimiser step")
+    clip_grad: float | None = option(None, "max gradient norm (None: no clipping)")
+    amp: str = option("auto", "GPU mixed precision: auto (bf16 where supported, else fp16), bf16, fp16, off")
+    channels_last: bool = option(True, "channels-last memory format on GPU")
+    num_workers: int = option(0, "DataLoader worker processes")
+    early_stopping: int | None = option(None, "stop after this many epochs without a better validation Dice")
+    threshold: float = option(0.5, "probability threshold of the validation masks")
+    seed: int = option(0, "random seed")
+    init_from: str | None = option(None, "checkpoint whose weights start this run (continue training with a new "
+                                         "recipe)")
+    wandb: bool = option(False, "also log to Weights & Biases (offline mode)")
+    progress: bool = option(True, "show progress bars")
+    notes: str = option("", "free text for the results table")
+    max_steps_per_epoch: int | None = option(None, "cap on the optimiser steps of one epoch (smoke runs)")
+    max_minutes: float | None = option(None, "wall-time budget of one fit call; no epoch starts that would end "
+                                             "past it")
+    validation: str = option("auto", "images (whole held-out images, competition metric; tiles need the source "
+                                     "images), tiles, or auto (images when the source images are found)")
+    val_every: int = option(1, "validate every N epochs (and at the last); the epochs between log NaN")
+    val_max_windows: int | None = option(None, "cap on the forward passes of one validation (a fixed subset of the "
+                                               "held-out images)")
 
     def __post_init__(self) -> None:
         for table, value in ((OPTIMIZERS, self.optimizer), (AMP_MODES, self.amp), (SCHEDULES, self.schedule),

@@ -17,9 +17,10 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from kit.artifacts import oof
+from kit.artifacts.run_folder import read_config
 from kit.fsutil import atomic_write_text
 from kit.train.config import TrainConfig
-from kit.train.oof import read_oof
 
 __all__ = ["FOLD_SUMMARY", "parse_folds", "fold_dir", "fold_summary", "train_fold", "train_folds", "combine_oof",
            "expected_oof_ids"]
@@ -141,8 +142,8 @@ def train_folds(
             log(f"fold {k}: training in {configs[k].out_dir}")
             train_fold(_capped(configs[k], deadline), world_size, rerun)
     summaries = {k: fold_summary(configs[k].out_dir) for k in numbers}
-    if all(summaries.values()) and (todo or not (out / "oof.npz").is_file()):
-        path = combine_oof([configs[k].out_dir for k in numbers], out / "oof.npz")
+    if all(summaries.values()) and (todo or not (out / oof.OOF_FILE).is_file()):
+        path = combine_oof([configs[k].out_dir for k in numbers], out / oof.OOF_FILE)
         log(f"OOF of folds {numbers} -> {path}")
     return summaries
 
@@ -158,16 +159,14 @@ def expected_oof_ids(config: TrainConfig, whole_images: bool = True) -> set[str]
 
 
 def combine_oof(run_dirs: Sequence[str | Path], out: str | Path, check_cover: bool = True) -> Path:
-    """Pool the ``oof.npz`` of fold run folders into one file sorted by id (:func:`kit.train.oof.combine_oof`,
+    """Pool the ``oof.npz`` of fold run folders into one file sorted by id (:func:`kit.artifacts.oof.combine_oof`,
     which refuses an image found in two folds), written atomically.
 
     ``check_cover``: when the folds are all of the recipe's folds, every training image (or tile, for runs that
     validated on tiles) must be present (checked against the first fold's config).
     """
-    from kit.train import oof
-
-    images = oof.combine_oof([read_oof(d) for d in run_dirs], names=[str(d) for d in run_dirs])
-    config = TrainConfig.from_dict(json.loads((Path(run_dirs[0]) / "config.json").read_text()))
+    images = oof.combine_oof([oof.read_oof(d) for d in run_dirs], names=[str(d) for d in run_dirs])
+    config = TrainConfig.from_dict(read_config(run_dirs[0]))
     if check_cover and len(run_dirs) == config.n_folds:
         ids = {im.id for im in images}
         image_ids = expected_oof_ids(config)

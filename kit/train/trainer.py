@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +15,14 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
+from kit.artifacts.run_folder import BEST_FILE, CONFIG_FILE, LAST_FILE, copy_tiles_files, log_columns
+from kit.artifacts.run_folder import write_epoch_files
+from kit.artifacts.tiles import tiles_contract
 from kit.models.checkpoint import load_checkpoint, non_finite_tensors, rng_state, set_rng_state, unwrap
-from kit.train.builders import (amp_dtype, build_datasets, build_loader, build_model_from_spec, build_optimizer,
-                                model_spec, resolve_spec_weights)
+from kit.models.spec import build_model_from_spec
+from kit.train.builders import (amp_dtype, build_datasets, build_loader, build_optimizer, model_spec,
+                                resolve_spec_weights)
 from kit.train.config import TrainConfig
-from kit.train.run_folder import copy_tiles_files, log_columns, model_contract, start_wandb, write_epoch_files
 from kit.train.schedule import learning_rate
 from kit.outputs import probabilities
 from kit.train.validation import WholeImageValidator, score_tiles, tile_oof
@@ -31,7 +36,7 @@ class Trainer:
     ``last.pt`` (every epoch, atomic), ``best.pt`` (best validation Dice: whole held-out images scored with the
     competition metric, :mod:`kit.train.validation`; every checkpoint holds the model's input contract),
     ``log.csv`` (one row per epoch), ``oof.npz`` (per held-out image probabilities of the best model,
-    :mod:`kit.train.oof`),
+    :mod:`kit.artifacts.oof`; the folder's layout: :mod:`kit.artifacts.run_folder`),
     and a row in ``<out_dir>/../runs.csv`` (the results table).
 
     Args:
@@ -59,7 +64,7 @@ class Trainer:
         self.device = torch.device(device or default)
         torch.manual_seed(config.seed)
         self.spec = model_spec(config)
-        self.contract = model_contract(config)
+        self.contract = tiles_contract(config.to_dict(), config.tiles_dir)
         if model is None:
             weights = resolve_spec_weights(self.spec, config.encoder_weights)
             if self.is_main:
@@ -159,7 +164,8 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         except (KeyError, RuntimeError, ValueError, TypeError) as err:
             raise ValueError(f"cannot resume from {path}: it does not fit this recipe's model or optimiser "
-                             f"({type(err).__name__}: {str(err).strip()[-300:]}); use a new folder or --fresh") from None
+                             f"({type(err).__name__}: {str(err).strip()[-300:]}); "
+                             "use a new folder or --fresh") from None
         self.step, self.epoch = state["step"], state["epoch"]
         self.best_score, self.best_epoch = state["best_score"], state["best_epoch"]
         self.history = list(state["history"])
@@ -174,14 +180,14 @@ class Trainer:
         fits. Returns a summary dict (best_dice, best_epoch, epochs, stopped, history).
         """
         start = time.perf_counter()
-        last = self.out_dir / "last.pt"
+        last = self.out_dir / LAST_FILE
         if resume and last.exists():
             self.resume(last)
         if self.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            self.config.save(self.out_dir / "config.json")
-            copy_tiles_files(self.config, self.out_dir)
-            self._wandb = start_wandb(self.config, self.out_dir)
+            self.config.save(self.out_dir / CONFIG_FILE)
+            copy_tiles_files(self.config.tiles_dir, self.out_dir)
+            self._wandb = _start_wandb(self.config, self.out_dir)
         done_now, self.stopped = 0, ""
         while not self.stopped:
             self.stopped = self._sync(self._stop_reason(done_now, stop_after, time.perf_counter() - start))
@@ -298,7 +304,7 @@ class Trainer:
 
     def _non_finite_message(self, what: str, epoch: int, where: str = "") -> str:
         """One line: what became NaN/inf, where, which checkpoint is kept, what to try."""
-        last = self.out_dir / "last.pt"
+        last = self.out_dir / LAST_FILE
         kept = (f"The last good checkpoint (epoch {self.epoch}) is kept at {last}" if self.epoch and last.exists()
                 else "No checkpoint was written yet")
         return (f"{what} at epoch {epoch + 1}{where}; training stopped. {kept}. Lower max_lr, set clip_grad, "
@@ -355,12 +361,12 @@ class Trainer:
 
     # ----------------------------------------------------------------- files
     def save_oof(self, path: str | Path | None = None) -> Path:
-        """Predict every held-out image with the best checkpoint and write ``oof.npz`` (:mod:`kit.train.oof`):
+        """Predict every held-out image with the best checkpoint and write ``oof.npz`` (:mod:`kit.artifacts.oof`):
         whole images at the working resolution, or the validation tiles when validating on tiles."""
-        from kit.train.oof import write_oof
+        from kit.artifacts.oof import OOF_FILE, write_oof
 
-        path = Path(path or self.out_dir / "oof.npz")
-        best = self.out_dir / "best.pt"
+        path = Path(path or self.out_dir / OOF_FILE)
+        best = self.out_dir / BEST_FILE
         if best.exists():
             unwrap(self.model).load_state_dict(load_checkpoint(best)["model"])
         if self.validator is not None:
@@ -372,3 +378,15 @@ class Trainer:
         return {"best_dice": self.best_score, "best_epoch": self.best_epoch + 1, "epochs": self.epoch,
                 "stopped": self.stopped, "history": list(self.history)}
 
+
+def _start_wandb(config: TrainConfig, out_dir: Path) -> Any | None:
+    """An offline wandb run in ``out_dir`` when ``config.wandb`` (None when off or wandb is not installed)."""
+    if not config.wandb:
+        return None
+    try:
+        import wandb
+    except ImportError:
+        warnings.warn("wandb is not installed; logging to log.csv only", stacklevel=2)
+        return None
+    os.environ.setdefault("WANDB_MODE", "offline")
+    return wandb.init(dir=str(out_dir), config=config.to_dict(), reinit=True)

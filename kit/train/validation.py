@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from kit.artifacts.oof import OofImage
 from kit.outputs import probabilities
 from kit.train.config import TrainConfig
-from kit.train.oof import OofImage
 
 __all__ = ["HeldOutImage", "WholeImageValidator", "class_planes", "working_targets", "tile_oof",
            "read_working_image", "score_tiles"]
@@ -154,7 +154,7 @@ class WholeImageValidator:
     """
 
     def __init__(self, config: TrainConfig, images: list[HeldOutImage], device: torch.device) -> None:
-        from kit.infer.predictor import ModelInput
+        from kit.infer.model_input import ModelInput
 
         self.config, self.images, self.device = config, images, device
         self.input: ModelInput = _model_input(config)
@@ -240,10 +240,10 @@ def tile_oof(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], items: pd.Dat
 
 def _model_input(config: TrainConfig):
     """How inference will feed this recipe's model: its input contract (the one its checkpoints store)."""
-    from kit.infer.assemble import model_input_from_contract
-    from kit.train.run_folder import model_contract
+    from kit.artifacts.tiles import tiles_contract
+    from kit.infer.model_input import model_input_from_contract
 
-    contract = model_contract(config)
+    contract = tiles_contract(config.to_dict(), config.tiles_dir)
     if contract is None:
         raise FileNotFoundError(f"{Path(str(config.tiles_dir)) / 'tiling.json'} not found: the tiles' scale is "
                                 "unknown (run the tiler, notebook 00)")
@@ -253,12 +253,13 @@ def _model_input(config: TrainConfig):
 def read_working_image(config: TrainConfig, image: OofImage) -> np.ndarray:
     """The RGB picture behind an OOF entry at its working resolution: the source image (whole-image OOF) or the
     tile (tile OOF of a run validated on tiles)."""
+    from kit.artifacts.tiles import tile_paths
     from kit.io import open_image
 
     h, w = image.probs.shape[1:]
     path = None
     if config.tiles_dir is not None:
-        tile = Path(config.tiles_dir) / "images" / f"{image.id}.png"
+        tile = tile_paths(config.tiles_dir, [image.id])[0][0]
         path = tile if tile.is_file() else None
     if path is None:
         from kit.train.builders import build_datasets

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 
 import nbformat
@@ -11,14 +10,12 @@ import pytest
 
 from kit.competitions import list_competitions
 from kit.demo import demo_steps, export_plots, run_demo
-from kit.notebooks import notebook_path
+from kit.notebooks import parameter_values
 
 
 def parameter_names(notebook: str) -> set[str]:
     """Names assigned in the notebook's ``parameters`` cell."""
-    cells = nbformat.read(notebook_path(notebook), as_version=4).cells
-    (cell,) = [c for c in cells if "parameters" in c.metadata.get("tags", [])]
-    return {t.id for node in ast.parse(cell.source).body if isinstance(node, ast.Assign) for t in node.targets}
+    return set(parameter_values(notebook))
 
 
 @pytest.mark.parametrize("smoke", [False, True])

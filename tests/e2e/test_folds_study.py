@@ -8,13 +8,13 @@ import pandas as pd
 import pytest
 
 from kit.__main__ import main
-from kit.infer.assemble import family_of
+from kit.artifacts.oof import read_oof
+from kit.ensemble.build import family_of
 from kit.models import list_models
 from kit.recipes import load_recipe
 from kit.study import cell_config, load_study, run_study
 from kit.tiling import TileSettings
 from kit.train.folds import combine_oof, expected_oof_ids, parse_folds, train_folds
-from kit.train.oof import read_oof
 from tests.infer_helpers import sample_tiles
 
 ORGANS = "hubmap-organ-segmentation"

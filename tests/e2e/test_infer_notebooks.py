@@ -10,7 +10,7 @@ import pytest
 
 from tests.infer_helpers import HUBMAP22, TINY_SPEC, tiny_sample
 from kit.__main__ import main
-from kit.infer.ensemble import EnsembleConfig
+from kit.infer.ensemble_config import EnsembleConfig
 from kit.submit import validate_submission
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import nbformat
 
+from kit.artifacts.tiles import read_index, read_stats
 from kit.io import read_png_mask
-from kit.tiling import read_index, read_stats
 
 ORGANS = "hubmap-organ-segmentation"
 SZ = 64

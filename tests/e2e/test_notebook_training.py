@@ -9,12 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from kit.artifacts.oof import read_oof
 from kit.models.checkpoint import load_checkpoint
 from kit.notebooks import notebook_path, run_notebook
 from kit.results import read_runs
 from kit.sample import make_sample
 from kit.tiling import TileSettings, tile_dataset
-from kit.train import oof_scores, read_oof
+from kit.train import oof_scores
 
 ORGANS = "hubmap-organ-segmentation"
 #: the knobs notebooks/README and `make demo` rely on (interfaces.md)

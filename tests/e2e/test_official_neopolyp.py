@@ -16,8 +16,8 @@ import pytest
 import torch
 
 from kit.competitions import get_profile
-from kit.infer.ensemble import EnsembleConfig, EnsembleModel
-from kit.infer.predictor import ModelInput
+from kit.infer.ensemble_config import EnsembleConfig, EnsembleModel
+from kit.infer.model_input import ModelInput
 from kit.infer.runner import predict_submission
 from kit.io import open_image
 from kit.models.checkpoint import load_checkpoint

@@ -43,8 +43,8 @@ def tiny_checkpoint(path: Path) -> None:
     expected submission is known exactly (every test image fully covered)."""
     import torch
 
-    from kit.train.builders import build_model_from_spec
     from kit.models.checkpoint import save_checkpoint
+    from kit.models.spec import build_model_from_spec
 
     spec = {"name": "unet", "num_classes": 1,
             "kwargs": {"encoder_name": "tu-mobilenetv3_small_050", "decoder_channels": (32, 16, 8, 8, 8)}}
@@ -58,8 +58,8 @@ def tiny_checkpoint(path: Path) -> None:
 
 def simulate_kaggle_input(root: Path) -> Path:
     """``root/input`` laid out like /kaggle/input: competition data, the wheels and the models datasets."""
-    from kit.infer.ensemble import EnsembleConfig, EnsembleModel
-    from kit.infer.predictor import ModelInput
+    from kit.infer.ensemble_config import EnsembleConfig, EnsembleModel
+    from kit.infer.model_input import ModelInput
     from kit.sample import make_sample
 
     inputs = root / "input"
@@ -81,7 +81,7 @@ def test_inference_kernel_runs_offline_from_the_wheels_and_models_datasets(tmp_p
     notebook = folder / json.loads((folder / "kernel-metadata.json").read_text())["code_file"]  # what is pushed
     prefix, why = network_cut()
     if prefix is None:
-        warnings.warn(f"network NOT cut for the offline run ({why}); a socket guard stands in")
+        warnings.warn(f"network NOT cut for the offline run ({why}); a socket guard stands in", stacklevel=2)
         print(f"offline run without a network namespace: {why}")
     python = make_offline_env(tmp_path, HIDDEN, guard=prefix is None)
     working, home = tmp_path / "working", tmp_path / "home"
@@ -100,7 +100,8 @@ def test_inference_kernel_runs_offline_from_the_wheels_and_models_datasets(tmp_p
     assert returncode == 0, f"offline run failed or passed its time:\n{stdout[-3000:]}\n{stderr[-5000:]}"
     assert "NETWORK: cut" in stdout, stdout  # the namespace (or the guard) refuses the outside
 
-    after = find_spec_origins(python, HIDDEN, working)  # installed into the fresh env by the bootstrap cell, from the wheels
+    # installed into the fresh env by the bootstrap cell, from the wheels
+    after = find_spec_origins(python, HIDDEN, working)
     env_root = str(tmp_path / "env")
     assert all(str(after[name]).startswith(env_root) for name in HIDDEN), after
     executed = json.loads((tmp_path / "executed.ipynb").read_text())

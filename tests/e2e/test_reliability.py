@@ -470,7 +470,7 @@ def test_every_output_file_is_world_readable(world):
 def test_a_failed_best_checkpoint_write_is_redone_on_resume(tmp_path, monkeypatch):
     """A full disk while writing best.pt: the run stops, and the resumed run writes best.pt (never exit 0
     without it)."""
-    import kit.train.run_folder as run_folder_module
+    import kit.artifacts.run_folder as run_folder_module
     from tests.train.test_trainer import config, make_trainer
 
     real_save = run_folder_module.save_checkpoint

@@ -9,7 +9,8 @@ import torch
 
 from kit.infer.blend import make_weight_map
 from kit.infer.merge import BandMerger, BandUpsampler, encode_probs, labels_from_probs, to_uint8, upsample
-from kit.infer.predictor import Member, ModelInput, Predictor
+from kit.infer.model_input import ModelInput
+from kit.infer.predictor import Member, Predictor
 from kit.infer.windows import window_grid
 from kit.rle import decode, encode
 

@@ -138,8 +138,8 @@ def test_bootstrap_never_replaces_a_package_the_image_has(tmp_path):
         archive.extractall(site)
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "KIT_KAGGLE_INPUT": str(tmp_path / "input"),
            "PYTHONNOUSERSITE": "1"}
-    code = BOOTSTRAP_SOURCE + "\nimport affine, importlib.metadata as m; print('affine', m.version('affine'), " \
-                              "affine.VERSION)"
+    code = BOOTSTRAP_SOURCE + ("\nimport affine, importlib.metadata as m; print('affine', m.version('affine'), "
+                               "affine.VERSION)")
     result = subprocess.run([str(python), "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "installing 1 wheels from" in result.stdout and "keeping the image's affine 2.4.0" in result.stdout

@@ -12,7 +12,7 @@ from kit.kernels import build_models_dataset
 def test_models_dataset_packs_slim_checkpoints_named_by_ensemble_json(tmp_path):
     import torch
 
-    from kit.infer.ensemble import EnsembleConfig, EnsembleModel
+    from kit.infer.ensemble_config import EnsembleConfig, EnsembleModel
     from kit.models.checkpoint import load_checkpoint, save_checkpoint
 
     run = tmp_path / "runs" / "unet"

@@ -89,8 +89,8 @@ def test_training_starts_from_the_attached_weights_dataset_and_its_checkpoint_pr
 
     shutil.rmtree(kaggle_input)  # no weights folder anywhere, downloads off: inference must not need them
     shutil.rmtree(built)
-    from kit.infer.ensemble import EnsembleConfig, EnsembleModel
-    from kit.infer.predictor import ModelInput
+    from kit.infer.ensemble_config import EnsembleConfig, EnsembleModel
+    from kit.infer.model_input import ModelInput
     from kit.models.checkpoint import load_checkpoint
 
     best = Path(config.out_dir) / "best.pt"

@@ -15,11 +15,12 @@ import torch
 from kit.__main__ import build_parser, main
 from kit.commands.train import config_values
 from kit.models import model_info
+from kit.models.spec import build_model_from_spec
 from kit.recipes import RECIPES_DIR, check_recipe_file, list_recipes, load_recipe
 from kit.sample import make_sample
 from kit.tiling import TileSettings
 from kit.train import run_training
-from kit.train.builders import build_model_from_spec, model_spec
+from kit.train.builders import model_spec
 from tests.infer_helpers import sample_tiles
 
 ORGANS, KIDNEY, POLYP = "hubmap-organ-segmentation", "hubmap-kidney-segmentation", "bkai-igh-neopolyp"
@@ -44,7 +45,7 @@ def test_the_issue_recipes_are_shipped_and_packaged():
     for name in ("hubmap2022-uresnet34-hc", "hubmap2022-pranet", "hubmap2021-unet-seresnext101", "demo-cpu",
                  "neopolyp-pranet-ce-dice", "neopolyp-pranet-ce"):
         assert name in names
-    patterns = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["tool"]["setuptools"][
+    patterns = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["tool"]["setuptools"][
         "package-data"]["kit"]
     for path in [*RECIPES_DIR.glob("*.json"), *RECIPES_DIR.glob("studies/*.json")]:
         relative = path.relative_to(RECIPES_DIR.parent).as_posix()
@@ -133,7 +134,8 @@ def test_kernel_settings_inject_a_recipe_and_fold_list_and_feed_02_from_several_
     settings.mkdir()
     (settings / "datasets.json").write_text((repo_root() / "kernels" / "datasets.json").read_text())
     notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell("COMPETITION = None\nRECIPE = None\nFOLDS = None", metadata={"tags": ["parameters"]})]
+    notebook.cells = [nbformat.v4.new_code_cell("COMPETITION = None\nRECIPE = None\nFOLDS = None",
+                                                metadata={"tags": ["parameters"]})]
     nbformat.write(notebook, tmp_path / "01.ipynb")
     common = {"notebook": str(tmp_path / "01.ipynb"), "gpu": True, "internet": False, "competition": True}
     for name, folds in (("01-a", [0, 1]), ("01-b", [2, 3, 4])):

@@ -13,12 +13,12 @@ import pytest
 import tifffile
 
 from kit.__main__ import main
+from kit.artifacts.tiles import read_index, read_stats
 from kit.competitions import get_profile
 from kit.io import ImageReader, read_image, read_neopolyp_mask
 from kit.rle import RleMask, decode, encode
 from kit.sample import make_sample
-from kit.tiling import (TileGrid, TileSettings, TissueFilter, kept_counts, read_index, read_stats, read_tiles,
-                        tile_dataset)
+from kit.tiling import TileGrid, TileSettings, TissueFilter, kept_counts, read_tiles, tile_dataset
 from kit.viz import overlay, plot_kept_counts, show_tiles
 
 KIDNEY, ORGANS, POLYPS = "hubmap-kidney-segmentation", "hubmap-organ-segmentation", "bkai-igh-neopolyp"
@@ -262,11 +262,12 @@ def test_other_settings_into_the_same_folder_and_pixel_size_without_a_column_are
         tile_dataset(KIDNEY, kidney, kidney_tiles, settings=TileSettings(sz=SZ, pixel_size=0.5), progress=False)
 
 
-# ---------------------------------------------------------------------------------------------- streaming, resume, determinism
+# ----------------------------------------------------------------------------------- streaming, resume, determinism
 def test_reads_and_mask_decodes_stay_window_sized(kidney, tmp_path, monkeypatch):
     seen = []
     read, window = ImageReader.read, RleMask.window
-    monkeypatch.setattr(ImageReader, "read", lambda self, y, x, h, w, **kw: seen.append(h * w) or read(self, y, x, h, w, **kw))
+    monkeypatch.setattr(ImageReader, "read",
+                        lambda self, y, x, h, w, **kw: seen.append(h * w) or read(self, y, x, h, w, **kw))
     monkeypatch.setattr(RleMask, "window", lambda self, y, x, h, w: seen.append(h * w) or window(self, y, x, h, w))
     monkeypatch.setattr("kit.rle.decode", lambda *a, **k: pytest.fail("the full mask was decoded"))
     tile_dataset(KIDNEY, kidney, tmp_path, settings=TileSettings(sz=SZ, reduce=2), progress=False)
@@ -294,7 +295,7 @@ def test_output_bytes_do_not_depend_on_the_worker_count(organs, tmp_path, monkey
     monkeypatch.setattr("kit.tiling.run.PART_TILES", 4)
     settings = TileSettings(sz=SZ, reduce=1)
     one = tile_dataset(ORGANS, organs, tmp_path / "w1", settings=settings, workers=1, make_zip=True, progress=False)
-    two = tile_dataset(ORGANS, organs, tmp_path / "w2", settings=settings, workers=2, make_zip=True, progress=False)
+    tile_dataset(ORGANS, organs, tmp_path / "w2", settings=settings, workers=2, make_zip=True, progress=False)
     assert one.parts > 2 and one.kept > 0
     assert folder_bytes(tmp_path / "w1") == folder_bytes(tmp_path / "w2")
 

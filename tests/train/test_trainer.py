@@ -13,7 +13,8 @@ from torch.utils.data import Dataset
 
 from kit.models.checkpoint import load_checkpoint
 from kit.results import append_run, results_table
-from kit.train import TrainConfig, Trainer, learning_rate, read_oof
+from kit.artifacts.oof import read_oof
+from kit.train import TrainConfig, Trainer, learning_rate
 
 
 class BlobDataset(Dataset):

@@ -16,7 +16,8 @@ from kit.augment import ColorTransfer, StainJitter
 from kit.models.checkpoint import load_checkpoint
 from kit.sample import make_sample
 from kit.tiling import TileSettings, tile_dataset
-from kit.train import TrainConfig, Trainer, read_oof, run_training
+from kit.artifacts.oof import read_oof
+from kit.train import TrainConfig, Trainer, run_training
 from kit.train.builders import amp_dtype, build_datasets
 from kit.train.config import parse_size
 from tests.infer_helpers import sample_tiles
@@ -175,7 +176,7 @@ def test_two_process_ddp_run_on_cpu_writes_one_run_folder(organ_tiles, tmp_path)
 
 
 def test_run_folder_is_self_contained_the_input_contract_travels_in_the_checkpoint(organ_tiles, tmp_path):
-    from kit.infer.assemble import read_run
+    from kit.artifacts.run_folder import read_run
 
     run = tmp_path / "runs" / "alone"
     cfg = TrainConfig(out_dir=str(run), tiles_dir=str(organ_tiles / "tiles"), seed=4).smoke().replace(epochs=1)

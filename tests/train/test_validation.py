@@ -11,21 +11,22 @@ import torch
 from torch import nn
 
 from kit.__main__ import main
+from kit.artifacts.oof import OofImage, combine_oof, read_oof, write_oof
 from kit.competitions import get_profile
-from kit.infer.assemble import build_ensemble
-from kit.infer.ensemble import dice_by_threshold
+from kit.ensemble.build import build_ensemble
+from kit.ensemble.search import dice_by_threshold
 from kit.infer.merge import encode_probs
 from kit.infer.merge import labels_from_probs as merged_labels
 from kit.infer.postprocess import apply_threshold, clean_probs
 from kit.infer.scoring import rle_dice
 from kit.metrics import SegmentationMeter, dice_score, fraction_counts, labels_from_probs, threshold
+from kit.models.checkpoint import load_checkpoint
 from kit.rle import encode
 from kit.sample import make_sample
 from kit.tiling import TileSettings, tile_dataset
-from kit.train import TrainConfig, Trainer, read_oof
+from kit.train import TrainConfig, Trainer
 from kit.train.builders import build_datasets
-from kit.models.checkpoint import load_checkpoint
-from kit.train.oof import OofImage, combine_oof, image_counts, score_images, write_oof
+from kit.train.oof import image_counts, score_images
 from kit.train.validation import WholeImageValidator, working_targets
 from tests.infer_helpers import sample_tiles
 from tests.train.test_trainer import ClassBlobs
@@ -151,7 +152,7 @@ def test_train_validates_whole_images_and_the_oof_score_matches_the_submission_p
     images = read_oof(run)
     assert (log["val_images"] == len(images)).all() and len(images) >= 1
     assert load_checkpoint(run / "best.pt")["epoch"] == int(log["val_dice"].idxmax()) + 1  # best.pt by whole images
-    build = build_ensemble([run], tmp_path / "models" / "ensemble.json", step=0.5)
+    build = build_ensemble([run], tmp_path / "models" / "ensemble.json", tta="identity", step=0.5)  # as the OOF
     # the submission path on the held-out images: ensemble.json -> Predictor -> streamed RLE, scored against the
     # full-resolution truth; OOF maps, scales and thresholds must give notebook 02's number
     config = TrainConfig.from_dict(json.loads((run / "config.json").read_text()))

@@ -12,10 +12,10 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from kit.infer.ensemble import dice_by_threshold
+from kit.ensemble.search import dice_by_threshold
 
 if TYPE_CHECKING:
-    from kit.train.oof import OofImage
+    from kit.artifacts.oof import OofImage
 
 __all__ = ["pool_oof", "threshold_curves", "submission_path_score"]
 
@@ -48,7 +48,7 @@ def _pool_family(parts: Sequence[Sequence[OofImage]]) -> dict[str, OofImage]:
 def pool_oof(tables: Sequence[Sequence[OofImage]], families: Sequence[str]):
     """(family order, per family its OOF maps, the images they describe), families aligned on their common ids.
 
-    ``tables``: one run's OOF images each (:func:`kit.train.oof.read_oof`). The images (targets, groups, scale)
+    ``tables``: one run's OOF images each (:func:`kit.artifacts.oof.read_oof`). The images (targets, groups, scale)
     are the first family's; maps of a family predicted at another working size are resized (bilinear) to them.
     """
     order = list(dict.fromkeys(families))

@@ -7,16 +7,16 @@ foreground, so inference can tell an all-empty submission that cannot be right (
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from kit.artifacts.tiles import read_tiling
 from kit.competitions import get_profile
 
 if TYPE_CHECKING:
-    from kit.infer.assemble import RunFolder
-    from kit.train.oof import OofImage
+    from kit.artifacts.oof import OofImage
+    from kit.artifacts.run_folder import RunFolder
 
 __all__ = ["check_run_fits", "nonempty_share"]
 
@@ -27,8 +27,8 @@ def check_run_fits(run: RunFolder, physical_scale: bool = True) -> None:
     working in µm/px for test images that state no pixel size."""
     slug = run.config.get("competition")
     profile = get_profile(slug)
-    tiling = run.path / "tiling.json"  # the trainer's copy of the tiles' settings
-    cut_from = json.loads(tiling.read_text(encoding="utf-8")).get("competition") if tiling.is_file() else None
+    tiling = read_tiling(run.path, missing_ok=True)  # the trainer's copy of the tiles' settings
+    cut_from = tiling.get("competition") if tiling else None
     if cut_from and cut_from != slug:
         raise ValueError(f"{run.path}: trained as {slug} on tiles cut from {cut_from}; retrain with "
                          f"--competition {cut_from}")

@@ -10,12 +10,14 @@ import pytest
 import torch
 
 from tests.infer_helpers import HUBMAP22, tiny_checkpoint
-from kit.infer.assemble import build_ensemble, describe_runs, family_of, find_runs, model_input_for, read_run
-from kit.infer.ensemble import EnsembleConfig
-from kit.infer.oof_pool import pool_oof
+from kit.artifacts.oof import OofImage, write_oof
+from kit.artifacts.run_folder import describe_runs, find_runs, read_run
+from kit.ensemble.build import build_ensemble, family_of
+from kit.ensemble.pool import pool_oof
+from kit.infer.ensemble_config import EnsembleConfig
+from kit.infer.model_input import model_input_for
 from kit.models.checkpoint import load_checkpoint
 from kit.train import TrainConfig
-from kit.train.oof import OofImage, write_oof
 
 TILING = {"competition": HUBMAP22, "split": "train", "sz": 64, "reduce": 2.0, "pixel_size": None, "stride": None}
 STATS = {"mean": [0.8, 0.7, 0.75], "std": [0.1, 0.2, 0.15]}
@@ -116,7 +118,8 @@ def test_build_round_trip_weights_thresholds_and_a_self_contained_folder(two_fam
     assert 115 / 255 < config.thresholds["default"] < 128 / 255 and config.oof_score == pytest.approx(1.0)
     assert [m.checkpoint for m in config.models] == ["models/a.pt", "models/b0.pt", "models/b1.pt"]
     assert config.models[0].input.reduce == 2.0 and config.models[0].input.window == 64
-    assert config.models[0].input.mean == tuple(STATS["mean"]) and config.tta == ["identity", "hflip", "vflip", "rot180"]
+    assert config.models[0].input.mean == tuple(STATS["mean"])
+    assert config.tta == ["identity", "hflip", "vflip", "rot180"]
     assert build.runs["family_oof_dice"].tolist()[1] == build.runs["family_oof_dice"].tolist()[2] < 1.0
     assert set(build.curves["group"]) == {"all", "kidney", "lung"} and build.curves["dice"].max() == 1.0
     assert EnsembleConfig.load(root / "out" / "ensemble.json").to_dict() == config.to_dict()
