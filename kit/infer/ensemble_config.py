@@ -142,6 +142,7 @@ class EnsembleConfig:
     def build_predictor(self, root: str | Path = ".", device: str | None = None, **kwargs: Any) -> Predictor:
         """Load every checkpoint and return a :class:`Predictor` with these weights, TTA and output scale."""
         from kit.models.checkpoint import load_checkpoint
+        from kit.models.contract import read_output_mode
         from kit.models.spec import build_model_from_spec
 
         members = []
@@ -156,5 +157,5 @@ class EnsembleConfig:
                 model.load_state_dict(state.get("model", state))
             except RuntimeError as err:
                 raise ValueError(f"model {entry.name!r}: {path} does not fit {spec.get('name')!r} ({err})") from None
-            members.append(Member(model, weight, entry.input))
+            members.append(Member(model, weight, entry.input, read_output_mode(state, str(path))))
         return Predictor(members, tta=self.tta, device=device, out_reduce=self.out_reduce, **kwargs)
