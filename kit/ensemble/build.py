@@ -33,7 +33,7 @@ from kit.ensemble.pool import pool_oof, submission_path_scores, threshold_curves
 from kit.ensemble.search import SearchResult, search_ensemble
 from kit.fsutil import remove_stale_temps, swap_folder
 from kit.infer.ensemble_config import EnsembleConfig, EnsembleModel
-from kit.infer.model_input import model_input_from_contract
+from kit.infer.model_input import ModelInput, model_input_from_contract
 from kit.models.checkpoint import slim_checkpoint
 
 __all__ = ["DEFAULT_TTA", "EnsembleBuild", "family_of", "ensemble_config", "build_ensemble"]
@@ -68,8 +68,8 @@ def ensemble_config(
     search: SearchResult,
     per_group: bool = True,
     tta: str | Sequence[str] = DEFAULT_TTA,
-    min_area: int = 0,
-    fill_holes: bool = False,
+    min_area: int = EnsembleConfig.min_area,
+    fill_holes: bool = EnsembleConfig.fill_holes,
     out_reduce: float | None = None,
     notes: str = "",
 ) -> EnsembleConfig:
@@ -107,12 +107,12 @@ def build_ensemble(
     tta: str | Sequence[str] = DEFAULT_TTA,
     step: float = 0.1,
     per_group: bool = True,
-    min_area: int = 0,
-    fill_holes: bool = False,
+    min_area: int = EnsembleConfig.min_area,
+    fill_holes: bool = EnsembleConfig.fill_holes,
     window: int | None = None,
-    overlap: float = 0.25,
-    margin: int = 0,
-    blend: str = "gaussian",
+    overlap: float = ModelInput.overlap,
+    margin: int = ModelInput.margin,
+    blend: str = ModelInput.blend,
     out_reduce: float | None = None,
     tiles_dir: str | Path | None = None,
     physical_scale: bool = True,
