@@ -143,13 +143,14 @@ def evaluate_kit(split: Split, run: Path, out: Path, tta: list[str], profile: Pa
                  threshold: float | None = None, row_suffix: str = "") -> dict:
     """``ensemble`` (TTA ``tta``; ``threshold`` replaces the OOF-chosen one) and ``predict --score`` of ``run``:
     the kit's metric, the independent Dice (submission row ``<id><row_suffix>``), the OOF Dice, the seconds."""
+    from kit.artifacts.run_folder import find_runs
     from kit.ensemble.build import build_ensemble
     from kit.infer.ensemble_config import EnsembleConfig
     from kit.infer.runner import predict_submission
     from kit.infer.scoring import score_submission
 
     start = time.perf_counter()
-    build = build_ensemble([run], out / "models" / "ensemble.json", tta=tta)
+    build = build_ensemble(find_runs(run), out / "models" / "ensemble.json", tta=tta)
     if threshold is not None:
         config = EnsembleConfig.load(build.path)
         config.thresholds = {"default": threshold}
@@ -169,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--only", choices=("kit", "plain"), help="run one flow only")
+    parser.add_argument("--folds", default="0",
+                        help="kit folds to train: 0 (default), numbers such as 0,1, or all (OOF over every training "
+                             "frame; the test frames are predicted by the ensemble of the folds)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (1: on a CPU shared with other jobs, more threads spin and stall)")
     args = parser.parse_args(argv)
@@ -186,8 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     if args.only in (None, "kit"):
         run = args.work / "kit" / "run"
+        folds = [] if args.folds == "0" else ["--folds", args.folds]
         seconds = train_kit(split, run, ["--size", str(args.size), "--epochs", str(args.epochs),
-                                         "--encoder", "resnet18", "--encoder-weights", "none"])
+                                         "--encoder", "resnet18", "--encoder-weights", "none", *folds])
         results.append({"flow": "kit", "train_seconds": seconds,
                         **evaluate_kit(split, run, args.work / "kit", ["identity", "hflip", "vflip"])})
         print(json.dumps(results[-1]))

@@ -82,7 +82,8 @@ REGISTRIES = _every_registry()
 def test_every_name_table_of_the_kit_is_found():
     kinds = {table.kind for table in REGISTRIES.values()}
     assert {"loss", "TTA transform", "augmentation preset", "competition", "schedule", "optimizer", "notebook",
-            "recipe", "study", "gpu", "blend mode", "model name", "model card", "official layout"} <= kinds
+            "recipe", "study", "gpu", "blend mode", "model name", "official layout", "output mode",
+            "head activation"} <= kinds
 
 
 @pytest.mark.parametrize("where", sorted(REGISTRIES))

@@ -16,6 +16,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """``build --user U [--competition SLUG] [--set NAME=VALUE] [--out DIR] [NAME...]``, ``rehearse
     [--competition SLUG] [--data DIR] [--layout new|legacy] [--full] ...``, ``push NAME [--out DIR]`` and
     ``sync-notebooks [--check] [NOTEBOOK...]``."""
+    from kit.kernels.rehearse import LAYOUTS
+
     sub = parser.add_subparsers(dest="action", required=True)
     build = sub.add_parser("build", help="write build/kernels/<name>/ (kernel-metadata.json + notebook)")
     build.add_argument("--user", required=True, help="your Kaggle user name (owner of kernels and datasets)")
@@ -37,7 +39,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                                            "from this environment, offline)")
     rehearse.add_argument("--weights", help="a pretrained weights dataset folder (datasets build weights; default: "
                                             "an empty one, nothing is downloaded)")
-    rehearse.add_argument("--layout", choices=["new", "legacy"], default="new", help="Kaggle's /kaggle/input layout")
+    rehearse.add_argument("--layout", type=LAYOUTS.parse, choices=LAYOUTS, default="new",
+                          help="Kaggle's /kaggle/input layout")
     rehearse.add_argument("--full", action="store_true", help="run the kernels as built (default: smoke settings, "
                                                               "a tiny model for 1 epoch)")
     rehearse.add_argument("--python", help="the kernels' interpreter (default: a python3.12 that has the image's "

@@ -1,4 +1,5 @@
-"""``python -m kit models``: the model zoo as a markdown table (name, source, outputs, input divisor)."""
+"""``python -m kit models``: the model zoo as a markdown table (name, source, outputs, activation, divisor, the
+official import's channel classes)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ def models_table() -> str:
     """One markdown row per registered model (pure: reads the model cards)."""
     from kit.models import list_models, model_info
 
-    rows = ["name | source | outputs | divisor | official checkpoint", "--- | --- | --- | --- | ---"]
+    rows = ["name | source | outputs | several channels | divisor | official channels | official checkpoint",
+            "--- | --- | --- | --- | --- | --- | ---"]
     for name in list_models():
         info = model_info(name)
-        rows.append(f"{name} | {info.source} | {info.outputs} | {info.divisor} | "
-                    f"{'yes' if info.official_checkpoint else '-'}")
+        rows.append(f"{name} | {info.source} | {info.outputs} | {info.activation} | {info.divisor} | "
+                    f"{', '.join(info.official_classes) or '-'} | {'yes' if info.official_checkpoint else '-'}")
     return "\n".join(rows)
 
 

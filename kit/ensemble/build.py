@@ -18,7 +18,7 @@ paths, so that folder is self-contained (:func:`kit.kernels.datasets.build_model
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -28,11 +28,12 @@ import pandas as pd
 from kit.artifacts.oof import read_oof
 from kit.artifacts.run_folder import BEST_FILE, RunFolder, read_run
 from kit.ensemble.checks import check_run_fits, nonempty_share
-from kit.ensemble.pool import pool_oof, submission_path_score, threshold_curves
+from kit.ensemble.estimate import oof_uncertainty
+from kit.ensemble.pool import pool_oof, submission_path_scores, threshold_curves
 from kit.ensemble.search import SearchResult, search_ensemble
 from kit.fsutil import remove_stale_temps, swap_folder
 from kit.infer.ensemble_config import EnsembleConfig, EnsembleModel
-from kit.infer.model_input import model_input_from_contract
+from kit.infer.model_input import ModelInput, model_input_from_contract
 from kit.models.checkpoint import slim_checkpoint
 
 __all__ = ["DEFAULT_TTA", "EnsembleBuild", "family_of", "ensemble_config", "build_ensemble"]
@@ -67,8 +68,8 @@ def ensemble_config(
     search: SearchResult,
     per_group: bool = True,
     tta: str | Sequence[str] = DEFAULT_TTA,
-    min_area: int = 0,
-    fill_holes: bool = False,
+    min_area: int = EnsembleConfig.min_area,
+    fill_holes: bool = EnsembleConfig.fill_holes,
     out_reduce: float | None = None,
     notes: str = "",
 ) -> EnsembleConfig:
@@ -106,12 +107,12 @@ def build_ensemble(
     tta: str | Sequence[str] = DEFAULT_TTA,
     step: float = 0.1,
     per_group: bool = True,
-    min_area: int = 0,
-    fill_holes: bool = False,
+    min_area: int = EnsembleConfig.min_area,
+    fill_holes: bool = EnsembleConfig.fill_holes,
     window: int | None = None,
-    overlap: float = 0.25,
-    margin: int = 0,
-    blend: str = "gaussian",
+    overlap: float = ModelInput.overlap,
+    margin: int = ModelInput.margin,
+    blend: str = ModelInput.blend,
     out_reduce: float | None = None,
     tiles_dir: str | Path | None = None,
     physical_scale: bool = True,
@@ -159,10 +160,12 @@ def build_ensemble(
             competition = get_profile(competition).slug
         config = ensemble_config(competition, models, weights, search, use_groups, tta, min_area,
                                  fill_holes, out_reduce, notes)
-        exact = submission_path_score(oof, search.weights, images, config.thresholds)
-        if exact is not None:  # the printed OOF score is what the submission path scores on these images
+        per_image = submission_path_scores(oof, search.weights, images, config.thresholds)
+        if per_image is not None:  # the printed OOF score is what the submission path scores on these images
             config.notes += f"; area-share estimate {config.oof_score:.4f}"
-            config.oof_score = round(exact, 6)
+            config.oof_score = round(float(per_image.mean()), 6)
+            spread = oof_uncertainty(runs[0].config, [im.id for im in images], per_image)
+            config.oof_uncertainty = None if spread is None else asdict(spread)
         config.oof_nonempty = nonempty_share(oof, search.weights, images, config.thresholds)
         config.save(out)
     table = pd.DataFrame({"run": names, "family": [order.index(f) for f in families], "weight": weights,

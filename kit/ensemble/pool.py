@@ -1,6 +1,6 @@
 """The runs' OOF predictions pooled for an ensemble: folds joined, seeds averaged, families aligned on their common
 images (:func:`pool_oof`), and the weighted blend scored at every threshold (:func:`threshold_curves`) and through
-the submission path (:func:`submission_path_score`)."""
+the submission path (:func:`submission_path_scores`, per image)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from kit.ensemble.search import dice_by_threshold
 if TYPE_CHECKING:
     from kit.artifacts.oof import OofImage
 
-__all__ = ["pool_oof", "threshold_curves", "submission_path_score"]
+__all__ = ["pool_oof", "threshold_curves", "submission_path_scores", "submission_path_score"]
 
 
 def _resized(probs: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -79,21 +79,28 @@ def threshold_curves(runs: Sequence[Sequence[np.ndarray]], weights: Sequence[flo
     return pd.concat(frames, ignore_index=True)
 
 
-def submission_path_score(runs: Sequence[Sequence[np.ndarray]], weights: Sequence[float],
-                          images: Sequence[OofImage], thresholds: dict[str, float]) -> float | None:
-    """The competition metric of the weighted blend of ``runs`` on the OOF images, through the submission path
-    (full-resolution upsample, threshold per organ, RLE, :func:`kit.infer.scoring.score_probs`); None when an
-    image has no full-resolution truth (tile OOF)."""
+def submission_path_scores(runs: Sequence[Sequence[np.ndarray]], weights: Sequence[float],
+                           images: Sequence[OofImage], thresholds: dict[str, float]) -> np.ndarray | None:
+    """Per OOF image, the competition metric of the weighted blend of ``runs`` through the submission path
+    (full-resolution upsample, threshold per organ, RLE, :func:`kit.infer.scoring.score_probs`; mean over the
+    foreground classes); None when an image has no full-resolution truth (tile OOF)."""
     from kit.infer.postprocess import resolve_threshold
     from kit.infer.scoring import score_probs
 
     if not images or any(not im.truth for im in images):
         return None
     total = float(sum(weights))
-    rows = []
+    scores = []
     for k, im in enumerate(images):
         blend = sum((w / total) * run[k].astype(np.float32) for w, run in zip(weights, runs) if w)
         probs = np.clip(np.rint(blend), 0, 255).astype(np.uint8)
         level = resolve_threshold(thresholds, im.group or None, im.data_source or None)
-        rows += score_probs(probs, im.shape, im.scale, im.truth, level, im.rle_order)
-    return float(np.mean(rows))
+        scores.append(np.mean(score_probs(probs, im.shape, im.scale, im.truth, level, im.rle_order)))
+    return np.asarray(scores)
+
+
+def submission_path_score(runs: Sequence[Sequence[np.ndarray]], weights: Sequence[float],
+                          images: Sequence[OofImage], thresholds: dict[str, float]) -> float | None:
+    """The mean of :func:`submission_path_scores`: the competition metric of the blend on the OOF images."""
+    scores = submission_path_scores(runs, weights, images, thresholds)
+    return None if scores is None else float(scores.mean())

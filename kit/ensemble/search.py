@@ -18,8 +18,12 @@ import numpy as np
 
 from kit.artifacts.oof import read_oof
 from kit.metrics import fraction_counts, scores_from_counts
+from kit.registry import Registry
 
-__all__ = ["SearchResult", "search_ensemble", "dice_by_threshold", "load_oof"]
+__all__ = ["SearchResult", "SEARCH_METHODS", "search_ensemble", "dice_by_threshold", "load_oof"]
+
+SEARCH_METHODS = Registry.of("search method", ("auto", "grid", "coordinate"),
+                             "search method must be 'auto', 'grid' or 'coordinate', got {name!r}{hint}", sort=False)
 
 LEVELS = 256
 
@@ -191,8 +195,7 @@ def search_ensemble(
     group_keys = None if groups is None else np.asarray([str(g) for g in groups])
     if group_keys is not None and len(group_keys) != len(shares):
         raise ValueError(f"groups has {len(group_keys)} keys for {len(shares)} images")
-    if method not in ("auto", "grid", "coordinate"):
-        raise ValueError(f"method must be 'auto', 'grid' or 'coordinate', got {method!r}")
+    SEARCH_METHODS.check(method)
     valid_maps = list(valid) if valid is not None else [None] * len(shares)
     scorer = _Scorer(probs, shares, group_keys, group_keys is not None, valid_maps)
     k = len(probs)

@@ -19,6 +19,7 @@ from kit.fsutil import atomic_write_text
 from kit.infer.model_input import ModelInput
 from kit.infer.predictor import Member, Predictor
 from kit.infer.tta import get_tta
+from kit.options import option
 from kit.paths import path_inside
 
 __all__ = ["EnsembleModel", "EnsembleConfig"]
@@ -81,13 +82,14 @@ class EnsembleConfig:
     models: list[EnsembleModel]
     weights: list[float] | None = None
     thresholds: dict[str, float] = field(default_factory=lambda: {"default": 0.5})
-    tta: list[str] = field(default_factory=lambda: ["identity"])
-    min_area: int = 0
-    fill_holes: bool = False
+    tta: list[str] = option(help="TTA transforms (a file without it: identity only)", factory=lambda: ["identity"])
+    min_area: int = option(0, "drop predicted components below this many pixels")
+    fill_holes: bool = option(False, "fill holes inside predicted components")
     out_reduce: float | None = None
     oof_score: float | None = None
     notes: str = ""
     oof_nonempty: float | None = None  # share of OOF images the ensemble predicted non-empty (None: unknown)
+    oof_uncertainty: dict[str, Any] | None = None  # standard_error, groups, column: the OOF Dice's fold-group spread
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -140,6 +142,7 @@ class EnsembleConfig:
     def build_predictor(self, root: str | Path = ".", device: str | None = None, **kwargs: Any) -> Predictor:
         """Load every checkpoint and return a :class:`Predictor` with these weights, TTA and output scale."""
         from kit.models.checkpoint import load_checkpoint
+        from kit.models.contract import read_output_mode
         from kit.models.spec import build_model_from_spec
 
         members = []
@@ -154,5 +157,5 @@ class EnsembleConfig:
                 model.load_state_dict(state.get("model", state))
             except RuntimeError as err:
                 raise ValueError(f"model {entry.name!r}: {path} does not fit {spec.get('name')!r} ({err})") from None
-            members.append(Member(model, weight, entry.input))
+            members.append(Member(model, weight, entry.input, read_output_mode(state, str(path))))
         return Predictor(members, tta=self.tta, device=device, out_reduce=self.out_reduce, **kwargs)

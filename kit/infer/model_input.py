@@ -10,6 +10,7 @@ from typing import Any
 from kit.infer.blend import make_weight_map
 from kit.infer.windows import WindowGrid
 from kit.models.contract import IMAGENET_MEAN, IMAGENET_STD, input_contract
+from kit.options import option
 
 __all__ = ["ModelInput", "model_input_from_contract", "model_input_for"]
 
@@ -33,16 +34,16 @@ class ModelInput:
         pad_multiple: whole-image mode pads the image up to a multiple of this (encoder strides).
     """
 
-    window: int | None = 512
-    overlap: float = 0.25
-    margin: int = 0
-    reduce: float = 1.0
-    pixel_size: float | None = None
-    size: int | tuple[int, int] | None = None  # stored as (height, width)
-    mean: tuple[float, ...] = IMAGENET_MEAN
-    std: tuple[float, ...] = IMAGENET_STD
-    blend: str = "gaussian"
-    pad_multiple: int = 32
+    window: int | None = option(512, "model input side in working pixels (None: the whole image at once)")
+    overlap: float = option(0.25, "window overlap fraction")
+    margin: int = option(0, "context pixels per window side that are predicted, then dropped")
+    reduce: float = option(1.0, "source pixels per working pixel")
+    pixel_size: float | None = option(None, "target µm per working pixel (overrides reduce)")
+    size: int | tuple[int, int] | None = option(None, "whole-image mode: resize to exactly (height, width) and back")
+    mean: tuple[float, ...] = option(IMAGENET_MEAN, "normalisation mean in [0, 1] units")
+    std: tuple[float, ...] = option(IMAGENET_STD, "normalisation std in [0, 1] units")
+    blend: str = option("gaussian", "window blending weights")
+    pad_multiple: int = option(32, "whole-image mode pads to a multiple of this")
 
     def __post_init__(self) -> None:
         self.mean, self.std = tuple(float(v) for v in self.mean), tuple(float(v) for v in self.std)
@@ -82,9 +83,9 @@ def _exact_size(value: Any) -> tuple[int, int]:
 def model_input_from_contract(
     contract: dict[str, Any],
     window: int | None = None,
-    overlap: float = 0.25,
-    margin: int = 0,
-    blend: str = "gaussian",
+    overlap: float = ModelInput.overlap,
+    margin: int = ModelInput.margin,
+    blend: str = ModelInput.blend,
     physical_scale: bool = True,
 ) -> ModelInput:
     """How inference must feed a model with this input contract (pure).
@@ -114,9 +115,9 @@ def model_input_for(
     tiling: dict[str, Any] | None = None,
     stats: dict[str, Any] | None = None,
     window: int | None = None,
-    overlap: float = 0.25,
-    margin: int = 0,
-    blend: str = "gaussian",
+    overlap: float = ModelInput.overlap,
+    margin: int = ModelInput.margin,
+    blend: str = ModelInput.blend,
     source_pixel_size: float | None = None,
 ) -> ModelInput:
     """How inference must feed the model a training recipe made on ``tiling`` tiles with ``stats`` (pure):

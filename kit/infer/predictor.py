@@ -2,7 +2,8 @@
 
 Windows are read lazily from an image reader (on CUDA a background thread reads the next batch meanwhile),
 normalised per model, predicted in batches (AMP autocast on CUDA only), inverted through the TTA transforms,
-turned into probabilities (sigmoid for one channel, softmax otherwise) and blended into a :class:`BandMerger`
+turned into probabilities by each member's output mode (:func:`kit.outputs.probabilities`: sigmoid, softmax, or
+independent sigmoids laid out as background + classes) and blended into a :class:`BandMerger`
 at the output scale. Bands are finished as soon as no later window touches them, so memory stays bounded:
 
 * :meth:`Predictor.predict_probs`: C×h×w uint8 probabilities (0–255) at the output (working) scale;
@@ -29,17 +30,31 @@ from kit.infer.merge import BandMerger, RleSink, labels_from_probs, to_uint8, up
 from kit.infer.model_input import ModelInput
 from kit.infer.tta import get_tta, predict_with_tta
 from kit.infer.windows import Window, WindowGrid, as_reader, read_window, whole_image_window
+from kit.outputs import check_output_mode, probabilities
 
 __all__ = ["Member", "Predictor"]
 
 
 @dataclass
 class Member:
-    """One model of the ensemble (in eval mode it returns N×C×H×W logits), its weight and its input settings."""
+    """One model of the ensemble (in eval mode it returns N×C×H×W logits), its weight, its input settings and its
+    output mode (:data:`kit.outputs.OUTPUT_MODES`, from the checkpoint's output contract or the model card;
+    ``None``: by the channel count, sigmoid for one and softmax for several, as every checkpoint before the
+    output contract was trained)."""
 
     model: torch.nn.Module
     weight: float = 1.0
     input: ModelInput = field(default_factory=ModelInput)
+    output: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.output is not None:
+            check_output_mode(self.output, "for a predictor Member")
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """N×C×H×W class probabilities (the kit's layout) of this member's logits."""
+        mode = self.output or ("binary" if logits.shape[1] == 1 else "multiclass")
+        return probabilities(logits, mode)
 
 
 @dataclass
@@ -264,7 +279,7 @@ class Predictor:
         x.sub_(mean).div_(std)
         use_amp = self.amp and self.device.type == "cuda"
         with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
-            probs = predict_with_tta(lambda t: _logits(plan.member.model(t)), x, self.tta, _activation)
+            probs = predict_with_tta(lambda t: _logits(plan.member.model(t)), x, self.tta, plan.member.probabilities)
         m = spec.margin if spec.window is not None else 0
         return probs[..., m : probs.shape[-2] - m, m : probs.shape[-1] - m]
 
@@ -280,10 +295,6 @@ class Predictor:
 def _logits(output: Any) -> torch.Tensor:
     """The logits tensor of a model output (deep-supervised lists: the first item)."""
     return output[0] if isinstance(output, (list, tuple)) else output
-
-
-def _activation(logits: torch.Tensor) -> torch.Tensor:
-    return torch.sigmoid(logits) if logits.shape[1] == 1 else torch.softmax(logits, dim=1)
 
 
 def _footprint(window: Window, ratio: float) -> tuple[int, int, int, int]:

@@ -107,7 +107,8 @@ def build_loss(
 
     Args:
         spec: weighted sum of losses from :func:`list_losses` (syntax: :mod:`kit.losses.spec`).
-        mode: "binary" (1 output channel, sigmoid) or "multiclass" (C channels, softmax).
+        mode: "binary" (1 output channel, sigmoid), "multiclass" (C channels, softmax) or "multilabel" (one
+            sigmoid channel per foreground class), see :mod:`kit.losses.base`.
         ignore_index: target value whose pixels are excluded from every term.
         output_weights: deep supervision weights, one per model output (default: equal).
         output_kinds: one of :data:`OUTPUT_KINDS` per model output (default: all "classes"). A "foreground"

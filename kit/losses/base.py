@@ -1,11 +1,14 @@
 """What every segmentation loss shares: checked, normalised inputs and a base module taking logits.
 
-Two modes:
+Three modes (the output modes of :mod:`kit.outputs`):
 
 - ``"binary"``: logits N×1×H×W; target N×1×H×W or N×H×W with values in [0, 1] (hard {0, 1} masks or
   soft labels). Probabilities are ``sigmoid(logits)``.
 - ``"multiclass"``: logits N×C×H×W; target N×H×W (or N×1×H×W) of class ids in [0, C). Probabilities are
   ``softmax(logits, dim=1)``.
+- ``"multilabel"``: logits N×F×H×W, one channel per foreground class (no background channel); target N×H×W (or
+  N×1×H×W) of class ids in [0, F]; channel ``c`` is trained against ``target == c + 1``. Probabilities are
+  ``sigmoid(logits)``, so every loss that takes sigmoid inputs in binary mode works channel by channel.
 
 Pixels whose target equals ``ignore_index`` are excluded from every loss (they enter no sum, no mean and
 no weight map). All arithmetic runs in float32 even under autocast.
@@ -19,12 +22,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kit.registry import Registry
+from kit.outputs import OUTPUT_MODES
 
 __all__ = ["MODES", "LossInputs", "check_mode", "prepare_inputs", "SegmentationLoss"]
 
-MODES = Registry.of("loss mode", ("binary", "multiclass"), "loss mode must be one of {valid}; got {name!r}{hint}",
-                    sort=False)
+MODES = OUTPUT_MODES
 
 
 @dataclass
@@ -33,11 +35,12 @@ class LossInputs:
 
     Attributes:
         logits: float32 logits.
-        probs: sigmoid (binary) or softmax (multiclass) of ``logits``.
-        target: float32 target; binary: the mask (C = 1); multiclass: one-hot (zero at ignored pixels).
-        labels: multiclass class ids N×H×W (ignored pixels set to 0); ``None`` in binary mode.
+        probs: sigmoid (binary, multilabel) or softmax (multiclass) of ``logits``.
+        target: float32 target; binary: the mask (C = 1); multiclass: one-hot (zero at ignored pixels);
+            multilabel: one-hot without the background channel (zero at ignored pixels).
+        labels: class ids N×H×W (ignored pixels set to 0); ``None`` in binary mode.
         valid: float32 N×1×H×W, 1 where the pixel counts, 0 where its target is ``ignore_index``.
-        mode: "binary" or "multiclass".
+        mode: "binary", "multiclass" or "multilabel".
     """
 
     logits: torch.Tensor
@@ -93,7 +96,8 @@ def prepare_inputs(
                 "(binarize the mask or train with num_classes > 1 and mode='multiclass')"
             )
         return LossInputs(logits, torch.sigmoid(logits), mask, None, valid.float(), mode)
-    num_classes = logits.shape[1]
+    multilabel = mode == "multilabel"
+    num_classes = logits.shape[1] + multilabel  # multilabel: the background has no channel
     if num_classes < 2:
         raise ValueError("multiclass mode needs logits with at least 2 channels (use mode='binary' for 1)")
     if target.is_floating_point():
@@ -102,10 +106,12 @@ def prepare_inputs(
     low, high = (int(v) for v in torch.aminmax(labels))
     if low < 0 or high >= num_classes:
         raise ValueError(
-            f"multiclass target holds class ids in [{low}, {high}] but logits have {num_classes} channels "
+            f"{mode} target holds class ids in [{low}, {high}] but logits have {logits.shape[1]} channels "
             f"(expected ids in [0, {num_classes - 1}]" + ("" if ignore_index is None else f" or {ignore_index}") + ")"
         )
     one_hot = F.one_hot(labels, num_classes).permute(0, 3, 1, 2).float() * valid.float()
+    if multilabel:
+        return LossInputs(logits, torch.sigmoid(logits), one_hot[:, 1:], labels, valid.float(), mode)
     return LossInputs(logits, torch.softmax(logits, dim=1), one_hot, labels, valid.float(), mode)
 
 

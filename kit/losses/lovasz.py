@@ -40,9 +40,10 @@ def _hinge_flat(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 def lovasz_hinge(
     logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, per_image: bool = False
 ) -> torch.Tensor:
-    """Binary Lovász hinge on N×1×H×W logits: hinge errors 1 − x·(2g − 1), over the batch or per image."""
+    """Binary Lovász hinge on N×C×H×W logits (C > 1: every channel's pixels together): hinge errors
+    1 − x·(2g − 1), over the batch or per image."""
     labels = (target > 0.5).float()
-    keep = valid > 0
+    keep = (valid > 0).expand_as(logits)
     if not per_image:
         return _hinge_flat(logits[keep], labels[keep])
     losses = [_hinge_flat(logits[i][keep[i]], labels[i][keep[i]]) for i in range(logits.shape[0])]

@@ -1,4 +1,5 @@
-"""Pixel-wise losses: cross-entropy and focal loss (sigmoid in binary mode, softmax in multiclass mode)."""
+"""Pixel-wise losses: cross-entropy and focal loss (sigmoid in binary and multilabel mode, softmax in multiclass
+mode)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ __all__ = ["CrossEntropyLoss", "FocalLoss"]
 
 
 class CrossEntropyLoss(SegmentationLoss):
-    """Mean cross-entropy over valid pixels: sigmoid BCE (binary) or softmax CE (multiclass).
+    """Mean cross-entropy over valid pixels: sigmoid BCE (binary, multilabel: every channel) or softmax CE
+    (multiclass).
 
     Args:
-        pos_weight: binary only; weight of the positive term (e.g. negatives / positives).
+        pos_weight: binary / multilabel only; weight of the positive term (e.g. negatives / positives).
         class_weights: multiclass only; one weight per class (weighted mean, as ``torch.nn.CrossEntropyLoss``).
     """
 
@@ -28,15 +30,16 @@ class CrossEntropyLoss(SegmentationLoss):
         class_weights: Sequence[float] | None = None,
     ) -> None:
         super().__init__(mode, ignore_index)
-        if pos_weight is not None and mode != "binary":
-            raise ValueError("ce pos_weight applies to mode 'binary' only; use class_weights in multiclass mode")
+        if pos_weight is not None and mode == "multiclass":
+            raise ValueError("ce pos_weight applies to mode 'multilabel' or 'binary' only; use class_weights in "
+                             "multiclass mode")
         if class_weights is not None and mode != "multiclass":
             raise ValueError("ce class_weights applies to mode 'multiclass' only; use pos_weight in binary mode")
         self.pos_weight = pos_weight
         self.class_weights = None if class_weights is None else tuple(float(w) for w in class_weights)
 
     def compute(self, inputs: LossInputs) -> torch.Tensor:
-        if inputs.mode == "binary":
+        if inputs.mode != "multiclass":
             return LF.binary_cross_entropy(inputs.logits, inputs.target, inputs.valid, self.pos_weight)
         _check_length("ce class_weights", self.class_weights, inputs.logits.shape[1])
         return LF.cross_entropy(inputs.logits, inputs.labels, inputs.valid, self.class_weights)
@@ -47,7 +50,7 @@ class FocalLoss(SegmentationLoss):
 
     Args:
         gamma: focusing exponent (2 in the paper).
-        alpha: binary: weight of positives in [0, 1] (negatives get 1 − alpha; RetinaNet: 0.25);
+        alpha: binary / multilabel: weight of positives in [0, 1] (negatives get 1 − alpha; RetinaNet: 0.25);
             multiclass: one weight per class. ``None``: no weighting.
     """
 
@@ -62,8 +65,8 @@ class FocalLoss(SegmentationLoss):
         if gamma < 0:
             raise ValueError(f"focal gamma must be >= 0; got {gamma}")
         if alpha is not None:
-            if mode == "binary" and not (isinstance(alpha, (int, float)) and 0 <= alpha <= 1):
-                raise ValueError(f"binary focal alpha must be a number in [0, 1]; got {alpha!r}")
+            if mode != "multiclass" and not (isinstance(alpha, (int, float)) and 0 <= alpha <= 1):
+                raise ValueError(f"{mode} focal alpha must be a number in [0, 1]; got {alpha!r}")
             if mode == "multiclass":
                 if isinstance(alpha, (int, float)):
                     raise ValueError("multiclass focal alpha must be a list with one weight per class")
@@ -71,7 +74,7 @@ class FocalLoss(SegmentationLoss):
         self.gamma, self.alpha = float(gamma), alpha
 
     def compute(self, inputs: LossInputs) -> torch.Tensor:
-        if inputs.mode == "binary":
+        if inputs.mode != "multiclass":
             return LF.binary_focal_loss(inputs.logits, inputs.target, inputs.valid, self.gamma, self.alpha)
         _check_length("focal alpha", self.alpha, inputs.logits.shape[1])
         return LF.softmax_focal_loss(inputs.logits, inputs.labels, inputs.valid, self.gamma, self.alpha)

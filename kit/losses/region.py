@@ -1,7 +1,7 @@
 """Region (overlap) losses: Dice, Jaccard, Tversky, focal Tversky and Lovász.
 
 Binary mode scores the single foreground channel; multiclass mode scores every class channel of the
-softmax against the one-hot target and averages. Soft counts are summed over the whole batch unless
+softmax against the one-hot target and averages; multilabel mode does the same with the sigmoid channels. Soft counts are summed over the whole batch unless
 ``per_image=True``. The smoothing term ``smooth`` keeps empty-vs-empty at a perfect score (loss 0).
 """
 
@@ -98,7 +98,8 @@ class FocalTverskyLoss(TverskyLoss):
 
 
 class LovaszLoss(SegmentationLoss):
-    """Lovász hinge on the logits (binary) or Lovász-softmax on the probabilities (multiclass).
+    """Lovász hinge on the logits (binary; multilabel: over every channel's pixels) or Lovász-softmax on the
+    probabilities (multiclass).
 
     Args:
         per_image: average the loss of each image instead of one loss over the batch (TGS Salt winners: True).
@@ -117,6 +118,6 @@ class LovaszLoss(SegmentationLoss):
         self.per_image, self.classes = bool(per_image), classes
 
     def compute(self, inputs: LossInputs) -> torch.Tensor:
-        if inputs.mode == "binary":
+        if inputs.mode != "multiclass":
             return lovasz_hinge(inputs.logits, inputs.target, inputs.valid, self.per_image)
         return lovasz_softmax(inputs.probs, inputs.labels, inputs.valid, self.classes, self.per_image)

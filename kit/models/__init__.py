@@ -16,10 +16,9 @@ import torch.nn as nn
 from kit.models import smp, uresnet_hc, pranet  # noqa: F401  (registration side effect)
 from kit.models import sanet, hardnet_mseg, neounet, blazeneo, doubleunet, focalunet  # noqa: F401  (zoo II)
 
-from kit.models.info import ModelInfo, model_info
+from kit.models.info import ModelInfo, get_builder, model_info, registered_names
 from kit.models.official import load_official_checkpoint, official_layout, official_names
 from kit.models.pretrained import resolve_encoder_weights
-from kit.models.registry import get_builder, registered_names
 from kit.models.smp import SMP_ARCHITECTURES, default_encoder
 
 __all__ = ["build_model", "list_models", "model_encoder", "model_info", "ModelInfo", "official_names"]

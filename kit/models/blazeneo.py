@@ -172,6 +172,7 @@ register_official(
         "num_classes=3, kit class-id order)",
         deep_supervision=True,
         official_checkpoint=True,
+        official_classes=("background", "neoplastic", "non-neoplastic"),
     )
 )
 def build_blazeneo(num_classes: int = 3, in_channels: int = 3, encoder_weights: str | None = None) -> BlazeNeo:

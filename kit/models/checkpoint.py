@@ -19,14 +19,15 @@ import numpy as np
 import torch
 
 from kit.fsutil import atomic_path
-from kit.models.contract import CONTRACT_KEY
+from kit.models.contract import CONTRACT_KEY, OUTPUT_KEY
 
 __all__ = ["INFERENCE_KEYS", "save_checkpoint", "load_checkpoint", "slim_state", "slim_checkpoint",
            "non_finite_tensors", "rng_state", "set_rng_state", "unwrap"]
 
 #: what inference needs from a training checkpoint: weights, how to build the model (``model_spec``), its recipe and
-#: how to feed it (the input contract, :mod:`kit.models.contract`); optimiser, scaler, RNG and history are dropped
-INFERENCE_KEYS = ("model", "model_spec", "config", CONTRACT_KEY)
+#: how to feed it and read its output (the input and output contracts, :mod:`kit.models.contract`); optimiser, scaler,
+#: RNG and history are dropped
+INFERENCE_KEYS = ("model", "model_spec", "config", CONTRACT_KEY, OUTPUT_KEY)
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:

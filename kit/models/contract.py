@@ -1,16 +1,22 @@
-"""The model's input contract: how a trained model must be fed (normalisation, scale, window, resize, classes).
+"""The model's input and output contracts: how a trained model must be fed (normalisation, scale, window, resize,
+classes) and how its logits read as classes (output mode, the class of each channel).
 
 The trainer computes it once from the recipe and the tiles it trained on (``tiling.json``, ``stats.json``,
 the pixel size of the tiled images) and stores it in every checkpoint under :data:`CONTRACT_KEY`, so a run
 folder, a slim checkpoint and a models dataset carry it with the weights: notebook 02 and inference read it
-from there and never go back to the tiles folder (on Kaggle: another kernel's mount).
+from there and never go back to the tiles folder (on Kaggle: another kernel's mount). The output contract sits
+beside it under :data:`OUTPUT_KEY`; :func:`read_output_mode` gives an offline predictor the activation without a
+model card.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
-__all__ = ["CONTRACT_KEY", "CONTRACT_FIELDS", "IMAGENET_MEAN", "IMAGENET_STD", "input_contract", "check_contract"]
+from kit.outputs import channel_classes, check_output_mode
+
+__all__ = ["CONTRACT_KEY", "CONTRACT_FIELDS", "IMAGENET_MEAN", "IMAGENET_STD", "OUTPUT_KEY", "input_contract",
+           "check_contract", "output_contract", "read_output_mode"]
 
 #: the default normalisation (in [0, 1] units) of the training datasets and the predictor, when tiles have no stats
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -74,3 +80,24 @@ def check_contract(contract: Any, where: str) -> dict[str, Any]:
         keys = sorted(contract) if isinstance(contract, dict) else type(contract).__name__
         raise ValueError(f"{where}: {CONTRACT_KEY} must have the keys {list(CONTRACT_FIELDS)}, got {keys}")
     return contract
+
+
+OUTPUT_KEY = "output_contract"
+#: mode: the output mode (:data:`kit.outputs.OUTPUT_MODES`); channels: the class of each output channel
+
+
+def output_contract(mode: str, classes: Sequence[str]) -> dict[str, Any]:
+    """The output contract of a model in output ``mode`` for a task with foreground ``classes`` (pure)."""
+    return {"mode": check_output_mode(mode), "channels": list(channel_classes(mode, classes))}
+
+
+def read_output_mode(state: Any, where: str) -> str | None:
+    """The output mode a checkpoint ``state`` declares; None for checkpoints written before the output contract
+    (their activation follows the channel count: sigmoid for one, softmax for several). ValueError naming
+    ``where`` when the contract is malformed."""
+    contract = state.get(OUTPUT_KEY) if isinstance(state, dict) else None
+    if contract is None:
+        return None
+    if not isinstance(contract, dict) or set(contract) != {"mode", "channels"}:
+        raise ValueError(f"{where}: {OUTPUT_KEY} must be a dict with the keys ['channels', 'mode'], got {contract!r}")
+    return check_output_mode(contract["mode"], f"in {where} {OUTPUT_KEY}")

@@ -57,6 +57,7 @@ register_official(
         source="Huang et al., arXiv 2101.07172; james128333/HarDNet-MSEG",
         outputs="one logit map (partial-decoder stride-8 map resized to the input)",
         official_checkpoint=True,
+        official_classes=("polyp",),
     )
 )
 def build_hardnet_mseg(num_classes: int = 1, in_channels: int = 3, encoder_weights: str | None = None) -> HarDNetMSEG:

@@ -133,6 +133,8 @@ register_official(
         "channel 0 neoplastic, 1 non-neoplastic",
         deep_supervision=True,
         official_checkpoint=True,
+        activation="sigmoid",
+        official_classes=("neoplastic", "non-neoplastic"),
     )
 )
 def build_neounet(num_classes: int = 1, in_channels: int = 3, encoder_weights: str | None = None) -> NeoUNet:

@@ -4,7 +4,8 @@ An entry says where the official weights come from, which of their keys are unus
 example a backbone's ImageNet classifier that the segmentation forward never runs) and how their values are
 converted (e.g. class channels reordered). Every paper model keeps the official module names, so the other keys
 are ours as they are. ``build_model(name, official_checkpoint=PATH)`` calls :func:`load_official_checkpoint`,
-which fails loudly on anything left over.
+which fails loudly on anything left over; :func:`import_official_checkpoint` writes the result as a kit checkpoint
+(weights, model_spec, input and output contracts) that an ensemble.json can name, so inference runs it offline.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 import torch.nn as nn
@@ -27,6 +28,7 @@ __all__ = [
     "official_names",
     "map_official_state_dict",
     "load_official_checkpoint",
+    "import_official_checkpoint",
 ]
 
 StateConvert = Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]
@@ -91,6 +93,39 @@ def load_official_checkpoint(model: nn.Module, name: str, path: str | os.PathLik
         raise ValueError(f"official checkpoint {path} does not fit model {name!r}: " + " | ".join(problems))
     model.load_state_dict(mapped, strict=False)
     return dropped
+
+
+def import_official_checkpoint(name: str, path: str | os.PathLike, target: str | os.PathLike,
+                               classes: Sequence[str], image_size: tuple[int, int]) -> nn.Module:
+    """Write the official checkpoint ``path`` of model ``name`` as the kit checkpoint ``target``; return the model
+    (eval mode).
+
+    ``classes``: the task's foreground classes in class-id order (e.g. the NeoPolyp profile's); the model card's
+    ``official_classes`` must be what they make of its channels (ValueError otherwise). ``image_size``: the
+    (height, width) whole images are resized to (ImageNet normalisation). The checkpoint holds the weights in the
+    kit's layout, the model_spec, and the input and output contracts (:mod:`kit.models.contract`).
+    """
+    from kit.models import build_model, model_info
+    from kit.models.checkpoint import save_checkpoint
+    from kit.models.contract import CONTRACT_KEY, OUTPUT_KEY, input_contract, output_contract
+    from kit.models.spec import model_spec
+
+    info = model_info(name)
+    num_classes = 1 if len(classes) == 1 else len(classes) + 1
+    mode, channels = info.output_mode(num_classes), info.channels(num_classes)
+    outputs = output_contract(mode, classes)
+    if tuple(outputs["channels"]) != info.official_classes:
+        raise ValueError(f"official {name!r} predicts {list(info.official_classes) or 'no classes'}; the classes "
+                         f"{list(classes)} would read its channels as {outputs['channels']}")
+    model = build_model(name, num_classes=channels, official_checkpoint=path)
+    size = [int(v) for v in image_size]
+    save_checkpoint(target, {
+        "model": model.state_dict(),
+        "model_spec": model_spec(name, channels),
+        CONTRACT_KEY: input_contract({"num_classes": num_classes, "image_size": size}),
+        OUTPUT_KEY: outputs,
+    })
+    return model.eval()
 
 
 # ----------------------------------------------------------------------------- official layouts, one entry each

@@ -119,6 +119,7 @@ class PraNet(nn.Module):
     min_size=32,
     deep_supervision=True,
     official_checkpoint=True,
+    official_classes=("polyp",),
 ))
 def build_pranet(num_classes: int = 1, in_channels: int = 3, encoder_weights=None,
                  backbone: str = "res2net50_v1b_26w_4s", prediction_map: str | int = "lateral_map_2") -> PraNet:

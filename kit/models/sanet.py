@@ -81,6 +81,7 @@ register_official("sanet", source="weijun88/SANet: src/model.py (Model; checkpoi
         outputs="one logit map (stride-8 prediction resized to the input); "
         "probability_correction=True corrects it in eval()",
         official_checkpoint=True,
+        official_classes=("polyp",),
     )
 )
 def build_sanet(num_classes: int = 1, in_channels: int = 3, encoder_weights: str | None = None,

@@ -23,8 +23,11 @@ _COLOR_POOL = 16  # training images whose LAB statistics form the ColorTransfer 
 
 
 def model_spec(config: TrainConfig) -> dict[str, Any]:
-    """The spec that rebuilds the model of a run (:func:`kit.models.spec.model_spec`; stored in its checkpoints)."""
-    return spec_of(config.arch, config.num_classes, config.encoder, config.model_kwargs)
+    """The spec that rebuilds the model of a run (:func:`kit.models.spec.model_spec`; stored in its checkpoints);
+    its class count is the output channels of the model card's head (multilabel: no background channel)."""
+    from kit.outputs import head_channels
+
+    return spec_of(config.arch, head_channels(config.mode, config.num_classes), config.encoder, config.model_kwargs)
 
 
 def resolve_spec_weights(spec: dict[str, Any], encoder_weights: str | None):

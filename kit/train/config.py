@@ -184,8 +184,11 @@ class TrainConfig:
 
     @property
     def mode(self) -> str:
-        """"binary" for one output channel, "multiclass" otherwise."""
-        return "binary" if self.num_classes == 1 else "multiclass"
+        """The model's output mode (:mod:`kit.outputs`), from its card: "binary" for one class, else "multiclass"
+        (softmax) or "multilabel" (one sigmoid channel per foreground class, e.g. NeoUNet)."""
+        from kit.models import model_info
+
+        return model_info(self.arch).output_mode(self.num_classes)
 
     @property
     def class_names(self) -> list[str]:

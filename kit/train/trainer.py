@@ -24,7 +24,8 @@ from kit.train.builders import (amp_dtype, build_datasets, build_loader, build_o
                                 resolve_spec_weights)
 from kit.train.config import TrainConfig
 from kit.train.schedule import learning_rate
-from kit.train.validation import WholeImageValidator, probabilities, score_tiles, tile_oof
+from kit.outputs import probabilities
+from kit.train.validation import WholeImageValidator, score_tiles, tile_oof
 
 __all__ = ["Trainer"]
 
@@ -132,7 +133,7 @@ class Trainer:
 
     def state(self) -> dict[str, Any]:
         """Everything :meth:`resume` needs to continue as if never stopped, and the model's input contract."""
-        from kit.models.contract import CONTRACT_KEY
+        from kit.models.contract import CONTRACT_KEY, OUTPUT_KEY, output_contract
 
         state = {
             "model": unwrap(self.model).state_dict(),
@@ -146,6 +147,7 @@ class Trainer:
             "history": self.history,
             "rng": rng_state(),
             "config": self.config.to_dict(),
+            OUTPUT_KEY: output_contract(self.config.mode, self.class_names),
         }
         if self.contract is not None:
             state[CONTRACT_KEY] = self.contract
@@ -334,7 +336,7 @@ class Trainer:
             images, _ = self._to_device(images, masks)
             with self._autocast():
                 logits = model(images)
-            yield probabilities(logits, self.config.num_classes).float().cpu(), masks
+            yield probabilities(logits, self.config.mode).float().cpu(), masks
 
     def validate(self) -> dict[str, float]:
         """One log row's validation columns: ``val_dice`` (+ ``val_dice_<class>``) and ``val_iou`` of the whole

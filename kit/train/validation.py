@@ -20,10 +20,11 @@ import pandas as pd
 import torch
 
 from kit.artifacts.oof import OofImage
+from kit.outputs import probabilities
 from kit.train.config import TrainConfig
 
 __all__ = ["HeldOutImage", "WholeImageValidator", "class_planes", "working_targets", "tile_oof",
-           "read_working_image", "probabilities", "score_tiles"]
+           "read_working_image", "score_tiles"]
 
 
 @dataclass
@@ -169,7 +170,7 @@ class WholeImageValidator:
     def _predictor(self, model: torch.nn.Module):
         from kit.infer.predictor import Member, Predictor
 
-        return Predictor(Member(model, 1.0, self.input), device=self.device, batch_size=self.config.batch_size,
+        return Predictor(Member(model, 1.0, self.input, self.config.mode), device=self.device, batch_size=self.config.batch_size,
                          progress=False)
 
     def _capped(self, cap: int | None) -> list[HeldOutImage]:
@@ -272,14 +273,6 @@ def read_working_image(config: TrainConfig, image: OofImage) -> np.ndarray:
         return reader.read(0, 0, reader.height, reader.width, out_size=(h, w))
 
 
-def probabilities(logits: torch.Tensor | list | tuple, num_classes: int) -> torch.Tensor:
-    """Per-class probabilities of a model's logits (its first output when it returns several): sigmoid for
-    one class, softmax over the class axis otherwise."""
-    if isinstance(logits, (list, tuple)):
-        logits = logits[0]
-    return torch.sigmoid(logits) if num_classes == 1 else torch.softmax(logits, dim=1)
-
-
 @torch.no_grad()
 def score_tiles(model: torch.nn.Module, loader: Iterable, loss_fn: Callable, config: TrainConfig,
                 to_device: Callable, autocast: Callable) -> dict:
@@ -297,6 +290,6 @@ def score_tiles(model: torch.nn.Module, loader: Iterable, loss_fn: Callable, con
             logits = model(images)
             total += float(loss_fn(logits, masks_dev)) * images.shape[0]
         count += images.shape[0]
-        probs = probabilities(logits, config.num_classes).float().cpu()
+        probs = probabilities(logits, config.mode).float().cpu()
         meter.update(np.stack([labels_from_probs(p, config.threshold) for p in probs]), masks.numpy())
     return {"loss": total / max(count, 1), **meter.compute()}

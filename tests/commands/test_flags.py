@@ -9,30 +9,49 @@ from dataclasses import dataclass
 import pytest
 
 from kit.__main__ import build_parser
-from kit.commands.ensemble import OPTION_FLAGS
+from kit.commands.ensemble import OPTION_FLAGS, POSTPROCESS_FLAGS, WINDOW_FLAGS
 from kit.commands.flags import add_field_flags, field_values, flag_arguments
 from kit.commands.tile import SETTINGS_FLAGS
 from kit.commands.train import FLAGS as TRAIN_FLAGS
 from kit.commands.train import config_values
 from kit.demo import run_demo
 from kit.ensemble.build import build_ensemble
+from kit.infer.ensemble_config import EnsembleConfig
+from kit.infer.model_input import ModelInput
 from kit.infer.runner import predict_submission
 from kit.options import default_of, help_of, option, shown
 from kit.plan import fingerprint, plan_recipe
 from kit.sample import make_sample
+from kit.study import run_study
 from kit.tiling import TileSettings, tile_dataset
 from kit.train import TrainConfig
 
-#: command -> (the settings its flags derive from, the fields that must have a flag)
+#: command -> (the settings its flags derive from, the fields that must have a flag); a flag's settings are the first
+#: source that has its field, or the one named for it
 SOURCES = {
     "train": ([TrainConfig], set(TRAIN_FLAGS.values())),
     "tile": ([TileSettings, tile_dataset], {*SETTINGS_FLAGS.values(), "split", "workers", "make_zip"}),
-    "ensemble": ([build_ensemble], set(OPTION_FLAGS.values())),
+    "ensemble": ([(EnsembleConfig, POSTPROCESS_FLAGS), (ModelInput, WINDOW_FLAGS), build_ensemble],
+                 {*OPTION_FLAGS.values(), *POSTPROCESS_FLAGS.values(), *WINDOW_FLAGS.values()}),
     "predict": ([predict_submission], {"ensemble", "out", "device", "batch_size", "skip_errors"}),
     "sample": ([make_sample], {"n", "size", "seed"}),
     "demo": ([run_demo], {"competition", "smoke", "fresh", "seed"}),
     "plan": ([plan_recipe, fingerprint], {"gpu", "hours", "max_images"}),
+    "study": ([run_study], {"budget_hours", "max_cells", "smoke"}),
 }
+
+
+def settings_of(command: str, name: str) -> tuple[object, object] | None:
+    """(source, default) of field ``name`` for ``command``'s flags, or None when no source has it."""
+    for entry in SOURCES[command][0]:
+        source, names = entry if isinstance(entry, tuple) else (entry, None)
+        if names is not None and name not in names.values():
+            continue
+        try:
+            return source, default_of(source, name)
+        except KeyError:
+            continue
+    return None
 
 
 def command_parser(command: str) -> argparse.ArgumentParser:
@@ -42,23 +61,27 @@ def command_parser(command: str) -> argparse.ArgumentParser:
 
 @pytest.mark.parametrize("command", sorted(SOURCES))
 def test_every_flag_default_is_its_settings_default(command):
-    sources, expected = SOURCES[command]
     checked, parser = set(), command_parser(command)
     for action in parser._actions:
-        for source in sources:
-            try:
-                default = default_of(source, action.dest)
-            except KeyError:
-                continue
-            if command == "train":  # None: only a flag given overrides the recipe; the help names the default
-                assert parser.get_default(action.dest) is None, action.option_strings
-                assert default is None or f"(library default: {shown(default)})" in action.help
-            else:
-                parsed = parser.get_default(action.dest)  # the parsed default (one of a group of flags holds it)
-                assert parsed == default, f"{action.option_strings}: {parsed!r} != {default!r}"
-            assert action.help.startswith(help_of(source, action.dest))
-            checked.add(action.dest)
-    assert expected <= checked
+        found = settings_of(command, action.dest)
+        if found is None:
+            continue
+        source, default = found
+        if command == "train":  # None: only a flag given overrides the recipe; the help names the default
+            assert parser.get_default(action.dest) is None, action.option_strings
+            assert default is None or f"(library default: {shown(default)})" in action.help
+        else:
+            parsed = parser.get_default(action.dest)  # the parsed default (one of a group of flags holds it)
+            assert parsed == default, f"{action.option_strings}: {parsed!r} != {default!r}"
+        assert action.help.startswith(help_of(source, action.dest))
+        checked.add(action.dest)
+    assert SOURCES[command][1] <= checked
+
+
+def test_build_ensemble_takes_its_window_and_post_processing_defaults_from_their_dataclasses():
+    for source, flags in ((ModelInput, WINDOW_FLAGS), (EnsembleConfig, POSTPROCESS_FLAGS)):
+        for name in flags.values():
+            assert default_of(build_ensemble, name) == default_of(source, name)
 
 
 def test_train_without_flags_leaves_every_field_to_the_recipe_or_trainconfig(tmp_path):

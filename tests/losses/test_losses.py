@@ -293,3 +293,31 @@ def test_list_losses_and_parameters():
     assert set(list_losses()) >= {"bce", "ce", "focal", "dice", "jaccard", "tversky", "focal_tversky", "lovasz"}
     assert loss_parameters("tversky") == {"alpha": 0.3, "beta": 0.7, "smooth": 1.0, "per_image": False}
     assert loss_parameters("active_contour") == {"lam": 1.0, "mu": 1.0, "length_weight": 1.0}
+
+
+MULTILABEL = list_losses("multilabel")
+
+
+@pytest.mark.parametrize("name", MULTILABEL)
+def test_multilabel_is_the_binary_loss_of_every_foreground_channel(name):
+    """Channel c of a multilabel output is trained against target == c + 1 exactly as a binary map would be
+    (channel by channel for per-class losses; the pixel losses average the channels' pixels)."""
+    target = _multiclass_target()
+    target[0, 0, :] = IGNORE
+    logits = torch.randn(2, 2, 16, 16, generator=torch.Generator().manual_seed(5))
+    multilabel = float(build_loss(name, mode="multilabel", ignore_index=IGNORE)(logits, target))
+    binary = build_loss(name, mode="binary", ignore_index=IGNORE)
+    per_channel = [float(binary(logits[:, c : c + 1], torch.where(target == IGNORE, IGNORE, (target == c + 1).long())))
+                   for c in range(2)]
+    if name != "lovasz":  # the hinge sorts every channel's pixels together: no per-channel split
+        assert multilabel == pytest.approx(sum(per_channel) / 2, rel=1e-5)
+    assert torch.isfinite(torch.tensor(multilabel))
+    perfect = _perfect_logits(target.clamp(max=2), 3)[:, 1:]
+    if name not in NOT_ZERO_AT_OPTIMUM:
+        assert float(build_loss(name, mode="multilabel", ignore_index=IGNORE)(perfect, target)) < 1e-3
+
+
+def test_multilabel_losses_and_their_errors():
+    assert "structure" not in MULTILABEL and {"bce", "dice", "lovasz", "focal"} <= set(MULTILABEL)
+    with pytest.raises(ValueError, match="multilabel target holds class ids in \\[0, 2\\] but logits have 1"):
+        build_loss("bce", mode="multilabel")(torch.zeros(2, 1, 16, 16), _multiclass_target())

@@ -14,6 +14,7 @@ import torch
 
 from kit.__main__ import build_parser, main
 from kit.commands.train import config_values
+from kit.models import model_info
 from kit.models.spec import build_model_from_spec
 from kit.recipes import RECIPES_DIR, check_recipe_file, list_recipes, load_recipe
 from kit.sample import make_sample
@@ -69,7 +70,7 @@ def test_each_recipe_builds_its_model_and_trains_in_smoke_mode(name, data, tmp_p
         config = recipe.train_config(**data[slug], out_dir=str(tmp_path / slug / name))
         with torch.device("meta"):  # the recipe's own architecture and kwargs, shapes only (no weights, no FLOPs)
             out = build_model_from_spec(model_spec(config)).eval()(torch.rand(1, 3, 64, 64))
-        assert out.shape == (1, config.num_classes, 64, 64)
+        assert out.shape == (1, model_info(config.arch).channels(config.num_classes), 64, 64)  # neounet: 2 sigmoids
         smoke = config.smoke().replace(epochs=1, max_steps_per_epoch=1, n_folds=2)  # the samples: 2 patients
         summary = run_training(smoke)
         assert summary["epochs"] == 1 and (tmp_path / slug / name / "oof.npz").is_file()

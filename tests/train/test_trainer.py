@@ -203,3 +203,18 @@ def test_runs_log_appends_and_prints_a_markdown_table(tmp_path):
     assert table[3].startswith("unet | resnet34 | 0.4*ce+0.6*dice | 512x512")
     with pytest.raises(KeyError, match="unknown result columns \\['dice'\\]"):
         append_run(runs, {"dice": 1})
+
+
+def test_a_multilabel_model_trains_a_sigmoid_channel_per_class_and_its_checkpoint_says_so(tmp_path):
+    from kit.train.builders import model_spec
+
+    cfg = config(tmp_path, "neo", arch="neounet", encoder=None, competition="bkai-igh-neopolyp", num_classes=3,
+                 loss="bce+dice", ignore_index=255, epochs=1, batch_size=2)
+    assert cfg.mode == "multilabel" and model_spec(cfg)["num_classes"] == 2  # NeoUNet's card: no background channel
+    trainer = Trainer(cfg, model=nn.Conv2d(3, 2, 1), train_data=ClassBlobs(n=4), val_data=ClassBlobs(n=4))
+    trainer.fit()
+    state = load_checkpoint(tmp_path / "neo" / "best.pt")
+    assert state["output_contract"] == {"mode": "multilabel", "channels": ["neoplastic", "non-neoplastic"]}
+    probs = read_oof(trainer.save_oof())[0].probs.astype(int)  # background + one channel per class
+    assert probs.shape == (3, 64, 64) and np.abs(probs[0] + probs[1:].max(axis=0) - 255).max() <= 1
+    assert np.isfinite(pd.read_csv(tmp_path / "neo" / "log.csv")["val_dice_non-neoplastic"]).all()

@@ -14,6 +14,7 @@ from kit.__main__ import main
 from kit.artifacts.oof import OofImage, combine_oof, read_oof, write_oof
 from kit.competitions import get_profile
 from kit.ensemble.build import build_ensemble
+from kit.ensemble.estimate import grouped_standard_error
 from kit.ensemble.search import dice_by_threshold
 from kit.infer.merge import encode_probs
 from kit.infer.merge import labels_from_probs as merged_labels
@@ -25,7 +26,7 @@ from kit.rle import encode
 from kit.sample import make_sample
 from kit.tiling import TileSettings, tile_dataset
 from kit.train import TrainConfig, Trainer
-from kit.train.builders import build_datasets
+from kit.train.builders import build_datasets, fold_group_of, fold_items
 from kit.train.oof import image_counts, score_images
 from kit.train.validation import WholeImageValidator, working_targets
 from tests.infer_helpers import sample_tiles
@@ -167,6 +168,13 @@ def test_train_validates_whole_images_and_the_oof_score_matches_the_submission_p
                  for k, rle in enumerate(rles)]
     assert len(held_out) == len(images)
     assert build.config.oof_score == pytest.approx(np.mean(rows), abs=0.005)
+    # beside it, its standard error over the fold groups of the held-out images (the recipe's grouping column)
+    items, column = fold_items(config)[0], fold_group_of(config)
+    keys = [dict(zip(items["id"].astype(str), items[column].astype(str)))[im.id] for im in held_out]
+    per_image = np.asarray(rows).reshape(len(held_out), -1).mean(axis=1)
+    assert build.config.oof_uncertainty == {"standard_error": pytest.approx(grouped_standard_error(per_image, keys),
+                                                                            abs=0.005),
+                                            "groups": len(set(keys)), "column": column}
     runs = pd.read_csv(tmp_path / "runs" / "runs.csv", dtype=str, keep_default_na=False)
     classes = profile.classes if len(profile.classes) > 1 else []  # per-class Dice beside the mean
     assert all(name in runs["val_dice_per_class"][0] for name in classes) and runs["val_tile_dice"][0]
