@@ -1,6 +1,11 @@
 """Real-data benchmark: CVC-ClinicDB through a custom competition profile, the kit's flow vs a plain loop.
 
 Run:   .venv/bin/python bench/real_polyp.py [--data ../shared/data/cvc-clinicdb] [--size 128] [--epochs 12]
+       [--folds all] [--only kit|plain]
+Cost:  the default (128², 12 epochs, one torch thread per flow, both flows side by side) takes about 12 min on an
+       idle 2-core CPU: a kit epoch (380 frames + whole-image validation of 90) 53 s, a plain-loop epoch (472 frames)
+       44 s, ensemble + predict about 1 min (bench/RESULTS.md). On a loaded box it takes 3-4× longer.
+       ``--folds all`` trains the five folds one after another: about 5× the kit's training time.
 Data:  CVC-ClinicDB (612 frames, 29 video sequences; research and educational use only) read from
        ``../shared/data/cvc-clinicdb`` beside the repository (or ``--data``); skipped with a message when absent.
        Nothing is copied into the repository: ``bench/_work/real_polyp/data`` holds symbolic links in the layout of
@@ -159,8 +164,9 @@ def evaluate_kit(split: Split, run: Path, out: Path, tta: list[str], profile: Pa
     labels_in_format = not row_suffix  # the hidden labels are in the one-class profile's submission format
     kit_score = score_submission(str(profile), report.submission, split.data)["score"] if labels_in_format else None
     return {"holdout_dice": independent_dice(report.submission, split, row_suffix), "kit_metric": kit_score,
-            "oof_dice": build.config.oof_score, "thresholds": EnsembleConfig.load(build.path).thresholds,
-            "tta": tta, "seconds": time.perf_counter() - start}
+            "oof_dice": build.config.oof_score, "oof_uncertainty": build.config.oof_uncertainty,
+            "thresholds": EnsembleConfig.load(build.path).thresholds, "tta": tta,
+            "seconds": time.perf_counter() - start}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,13 +12,18 @@ HELP = ("run a study file (recipe × grid of architectures, losses, sizes ...) o
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Study file, output folder, data and budget options."""
+    from kit.commands.flags import add_field_flags
+    from kit.study import run_study
+
     parser.add_argument("study", help="study file or shipped study name (kit/recipes/studies/)")
     parser.add_argument("--out", required=True, help="study folder (one sub-folder per cell)")
     parser.add_argument("--tiles", default=None, help="tiles folder (tile-trained recipes)")
     parser.add_argument("--data", default=None, help="competition data folder (whole-image recipes, fold groups)")
-    parser.add_argument("--budget-hours", type=float, default=None, help="wall-clock budget (default: the study's)")
-    parser.add_argument("--max-cells", type=int, default=None, help="stop after training this many cells")
-    parser.add_argument("--smoke", action="store_true", help="CI sizes for every cell (loss and augmentation kept)")
+    add_field_flags(parser, run_study, {"--budget-hours": "budget_hours", "--max-cells": "max_cells",
+                                        "--smoke": "smoke"},
+                    helps={"--budget-hours": "wall-clock budget (default: the study's)",
+                           "--max-cells": "stop after training this many cells",
+                           "--smoke": "CI sizes for every cell (loss and augmentation kept)"})
     parser.add_argument("--list", action="store_true", help="print the cells and exit")
 
 

@@ -22,6 +22,7 @@ from kit.infer.runner import predict_submission
 from kit.options import default_of, help_of, option, shown
 from kit.plan import fingerprint, plan_recipe
 from kit.sample import make_sample
+from kit.study import run_study
 from kit.tiling import TileSettings, tile_dataset
 from kit.train import TrainConfig
 
@@ -36,6 +37,7 @@ SOURCES = {
     "sample": ([make_sample], {"n", "size", "seed"}),
     "demo": ([run_demo], {"competition", "smoke", "fresh", "seed"}),
     "plan": ([plan_recipe, fingerprint], {"gpu", "hours", "max_images"}),
+    "study": ([run_study], {"budget_hours", "max_cells", "smoke"}),
 }
 
 

@@ -10,9 +10,8 @@ from kit.models.checkpoint import INFERENCE_KEYS, load_checkpoint, save_checkpoi
 
 def test_one_slimmer_keeps_what_inference_needs(tmp_path):
     contract = {"classes": 1}
-    state = {"model": {"w": torch.ones(2)}, "model_spec": {"name": "unet"}, "config": {"arch": "unet"},
-             "input_contract": contract, "output_contract": {"mode": "binary", "channels": ["polyp"]},
-             "optimizer": {"big": torch.zeros(100)}, "rng": {}, "history": []}  # what the trainer writes
+    state = {**{key: {"name": key} for key in INFERENCE_KEYS}, "model": {"w": torch.ones(2)},
+             "input_contract": contract, "optimizer": {"big": torch.zeros(100)}, "rng": {}, "history": []}
     save_checkpoint(tmp_path / "best.pt", state)
     slim = slim_checkpoint(tmp_path / "best.pt", tmp_path / "slim.pt")
     assert sorted(slim) == sorted(INFERENCE_KEYS) and sorted(load_checkpoint(tmp_path / "slim.pt")) == sorted(slim)
