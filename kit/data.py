@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import Dataset
 
 from kit.artifacts.tiles import read_index, tile_paths
-from kit.models.contract import IMAGENET_MEAN, IMAGENET_STD
+from kit.models.contract import IMAGENET_MEAN, IMAGENET_STD, RESIZE_MODES
 
 __all__ = [
     "SegmentationDataset",
@@ -89,8 +89,7 @@ class SegmentationDataset(Dataset):
         missing = {"image_path", "mask_path"} - set(items.columns)
         if missing:
             raise ValueError(f"dataset table lacks columns {sorted(missing)}; it has {list(items.columns)}")
-        if mode not in ("resize", "crop"):
-            raise ValueError(f"mode must be 'resize' or 'crop', got {mode!r}")
+        RESIZE_MODES.check(mode)
         self.items = items.reset_index(drop=True)
         self.read_mask = read_mask
         self.size = size

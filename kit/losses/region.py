@@ -1,8 +1,9 @@
 """Region (overlap) losses: Dice, Jaccard, Tversky, focal Tversky and Lovász.
 
 Binary mode scores the single foreground channel; multiclass mode scores every class channel of the
-softmax against the one-hot target and averages; multilabel mode does the same with the sigmoid channels. Soft counts are summed over the whole batch unless
-``per_image=True``. The smoothing term ``smooth`` keeps empty-vs-empty at a perfect score (loss 0).
+softmax against the one-hot target and averages; multilabel mode does the same with the sigmoid channels. Soft
+counts are summed over the whole batch unless ``per_image=True``. The smoothing term ``smooth`` keeps empty-vs-empty
+at a perfect score (loss 0).
 """
 
 from __future__ import annotations

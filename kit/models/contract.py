@@ -14,13 +14,17 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from kit.outputs import channel_classes, check_output_mode
+from kit.registry import Registry
 
-__all__ = ["CONTRACT_KEY", "CONTRACT_FIELDS", "IMAGENET_MEAN", "IMAGENET_STD", "OUTPUT_KEY", "input_contract",
-           "check_contract", "output_contract", "read_output_mode"]
+__all__ = ["CONTRACT_KEY", "CONTRACT_FIELDS", "IMAGENET_MEAN", "IMAGENET_STD", "OUTPUT_KEY", "RESIZE_MODES",
+           "input_contract", "check_contract", "output_contract", "read_output_mode"]
 
 #: the default normalisation (in [0, 1] units) of the training datasets and the predictor, when tiles have no stats
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+#: how training images reach the training size: squashed to it ("resize") or cropped at the native scale ("crop")
+RESIZE_MODES = Registry.of("resize_mode", ("resize", "crop"),
+                           "resize_mode must be 'resize' or 'crop', got {name!r}{hint}; valid: {valid}", sort=False)
 
 CONTRACT_KEY = "input_contract"
 #: classes: output channels' classes; mean/std: normalisation in [0, 1] units; tiled: trained on tiles (sliding

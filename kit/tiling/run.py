@@ -12,7 +12,7 @@ import cv2
 import pandas as pd
 from tqdm.auto import tqdm
 
-from kit.artifacts.tiles import TILING_FILE, read_tiling, write_tiling
+from kit.artifacts.tiles import INDEX_FILE, STATS_FILE, TILING_FILE, read_tiling, write_tiling
 from kit.competitions import get_profile
 from kit.fingerprint import REFUSE, check_rerun, file_hash, file_stamp, record_fingerprint
 from kit.fsutil import atomic_path, remove_stale_temps
@@ -25,7 +25,7 @@ __all__ = ["PART_TILES", "TilingSummary", "plan_parts", "tile_dataset"]
 
 PART_TILES = 64  # about this many tiles per unit of work, so one huge slide still spreads over all workers
 #: what a tiling run writes in its folder (``--fresh`` deletes these, nothing else)
-OWN_FILES = ("images", "masks", "parts", "index.csv", "stats.json", "tiling.json", "train.zip", "masks.zip")
+OWN_FILES = ("images", "masks", "parts", INDEX_FILE, STATS_FILE, TILING_FILE, "train.zip", "masks.zip")
 
 
 @dataclasses.dataclass(frozen=True)

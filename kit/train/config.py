@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from kit.competitions import DEFAULT_COMPETITION, get_profile
+from kit.models.contract import RESIZE_MODES
 from kit.options import option
 from kit.registry import Registry
 from kit.train.schedule import SCHEDULES
@@ -22,7 +23,6 @@ OPTIMIZERS: Registry[tuple[str, dict[str, Any]]] = Registry.of(
     "optimizer", {"adam": ("Adam", {}), "adamw": ("AdamW", {}), "sgd": ("SGD", {"momentum": 0.9})}, _UNKNOWN,
     sort=False)
 AMP_MODES = Registry.of("amp", ("auto", "bf16", "fp16", "off"), _UNKNOWN, sort=False)
-RESIZE_MODES = Registry.of("resize_mode", ("resize", "crop"), _UNKNOWN, sort=False)
 VALIDATION_MODES = Registry.of("validation", ("auto", "images", "tiles"), _UNKNOWN, sort=False)  # kit.train.validation
 SMOKE_ENCODER = "tu-test_resnet.r160_in1k"  # timm's 2.3 M-parameter test network: builds offline, trains in seconds
 

@@ -170,8 +170,8 @@ class WholeImageValidator:
     def _predictor(self, model: torch.nn.Module):
         from kit.infer.predictor import Member, Predictor
 
-        return Predictor(Member(model, 1.0, self.input, self.config.mode), device=self.device, batch_size=self.config.batch_size,
-                         progress=False)
+        return Predictor(Member(model, 1.0, self.input, self.config.mode), device=self.device,
+                         batch_size=self.config.batch_size, progress=False)
 
     def _capped(self, cap: int | None) -> list[HeldOutImage]:
         if not cap:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.ensemble.test_search import constructed_case
 from tests.infer_helpers import HUBMAP22, tiny_checkpoint
 from kit.artifacts.oof import OofImage, write_oof
 from kit.artifacts.run_folder import describe_runs, find_runs, read_run
@@ -70,13 +71,10 @@ def test_pool_oof_joins_folds_averages_seeds_and_aligns_families():
 
 
 def constructed_oof(n: int = 6, size: int = 8):
-    """Two runs that separate foreground from background only when blended about 50/50 (see test_ensemble)."""
-    targets = np.zeros((n, size, size), np.uint8)
-    targets[:, 2:6, 2:6] = 1
-    a = np.where(targets == 1, 128, 0).astype(np.uint8)
-    b = a.copy()
-    a[:, :, :2][targets[:, :, :2] == 0] = 230
-    b[:, :, 6:][targets[:, :, 6:] == 0] = 230
+    """Two runs that separate foreground from background only when blended about 50/50 (:func:`constructed_case`
+    as uint8 maps: 0.5 -> 128, 0.9 -> 230)."""
+    (a, b), targets = constructed_case(n, size)
+    a, b = (np.rint(run * 255).astype(np.uint8) for run in (a, b))
     return a[:, None], b[:, None], targets
 
 

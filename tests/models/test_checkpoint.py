@@ -10,7 +10,7 @@ from kit.models.checkpoint import INFERENCE_KEYS, load_checkpoint, save_checkpoi
 
 def test_one_slimmer_keeps_what_inference_needs(tmp_path):
     contract = {"classes": 1}
-    state = {"model": {"w": torch.ones(2)}, "model_spec": {"name": "unet"}, "config": {"arch": "unet"},
+    state = {**{key: {"name": key} for key in INFERENCE_KEYS}, "model": {"w": torch.ones(2)},
              "input_contract": contract, "optimizer": {"big": torch.zeros(100)}, "rng": {}, "history": []}
     save_checkpoint(tmp_path / "best.pt", state)
     slim = slim_checkpoint(tmp_path / "best.pt", tmp_path / "slim.pt")
