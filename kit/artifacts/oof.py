@@ -34,7 +34,8 @@ class OofImage:
     h×w uint8 share × 255 of pixels that are not ``ignore_index`` (None: all count); ``shape`` the
     full-resolution (height, width); ``group`` the organ ("" when none); ``truth`` the full-resolution mask of
     each foreground class as RLE in ``rle_order`` (empty for tile entries): what the submission path is scored
-    against (:func:`kit.infer.scoring.score_probs`).
+    against (:func:`kit.infer.scoring.score_probs`); ``fold_group`` the image's value of the folds' grouping column
+    ``fold_column`` (e.g. its video sequence; "" when training did not record it, as for tile entries).
     """
 
     id: str
@@ -47,6 +48,8 @@ class OofImage:
     valid: np.ndarray | None = None
     truth: tuple[str, ...] = ()
     rle_order: str = "F"
+    fold_group: str = ""
+    fold_column: str = ""
 
     def __post_init__(self) -> None:
         if self.probs.ndim != 3 or self.targets.ndim != 3 or self.probs.shape[1:] != self.targets.shape[1:]:
@@ -58,7 +61,8 @@ class OofImage:
 
 def write_oof(path: str | Path, images: Sequence[OofImage]) -> Path:
     """Write ``images`` to ``path`` (npz, atomic): per-image arrays ``probs_i``, ``targets_i``, ``valid_i`` and
-    the tables ``ids``, ``groups``, ``data_sources``, ``scales``, ``shapes``."""
+    the tables ``ids``, ``groups``, ``data_sources``, ``scales``, ``shapes``, ``rle_orders``, ``fold_groups``,
+    ``fold_columns``."""
     if not images:
         raise ValueError(f"no OOF images to write to {path}")
     ids = [im.id for im in images]
@@ -71,6 +75,8 @@ def write_oof(path: str | Path, images: Sequence[OofImage]) -> Path:
         "scales": np.asarray([im.scale for im in images], np.float64),
         "shapes": np.asarray([im.shape for im in images], np.int64).reshape(-1, 2),
         "rle_orders": np.asarray([im.rle_order for im in images], dtype=str),
+        "fold_groups": np.asarray([im.fold_group for im in images], dtype=str),
+        "fold_columns": np.asarray([im.fold_column for im in images], dtype=str),
     }
     for i, im in enumerate(images):
         arrays[f"probs_{i}"], arrays[f"targets_{i}"] = im.probs, im.targets
@@ -111,10 +117,14 @@ def read_oof(path: str | Path) -> list[OofImage]:
             def optional(name: str):
                 return data[name] if name in data.files else None
 
+            blank = np.full(len(ids), "")  # files written before fold groups were recorded
+            fold_groups, fold_columns = (data[k].astype(str) if k in data.files else blank
+                                         for k in ("fold_groups", "fold_columns"))
+
             return [OofImage(ids[i], data[f"probs_{i}"], data[f"targets_{i}"], groups[i], sources[i],
                              float(scales[i]), (int(shapes[i][0]), int(shapes[i][1])), optional(f"valid_{i}"),
                              tuple(map(str, data[f"truth_{i}"])) if f"truth_{i}" in data.files else (),
-                             str(orders[i])) for i in range(len(ids))]
+                             str(orders[i]), str(fold_groups[i]), str(fold_columns[i])) for i in range(len(ids))]
         except KeyError as err:
             raise ValueError(f"{path} lacks array {err.args[0]!r}") from None
 

@@ -164,7 +164,7 @@ def build_ensemble(
         if per_image is not None:  # the printed OOF score is what the submission path scores on these images
             config.notes += f"; area-share estimate {config.oof_score:.4f}"
             config.oof_score = round(float(per_image.mean()), 6)
-            spread = oof_uncertainty(runs[0].config, [im.id for im in images], per_image)
+            spread = oof_uncertainty(images, per_image)
             config.oof_uncertainty = None if spread is None else asdict(spread)
         config.oof_nonempty = nonempty_share(oof, search.weights, images, config.thresholds)
         config.save(out)

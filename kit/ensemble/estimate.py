@@ -4,8 +4,8 @@ The OOF images come in groups (video sequences, patients, or single images) whos
 than they resemble a hidden test set. On CVC-ClinicDB one fold held 4 video sequences whose mean Dice ranged from
 0.25 to 0.58 (bench/RESULTS.md): its OOF score knows the leaderboard's number only to about ±0.07, however the
 threshold is chosen. :func:`grouped_standard_error` is the standard error of the mean per-image Dice with the
-images of one group counted together (cluster-robust); :func:`fold_group_keys` reads each OOF image's group from
-the run's recipe (the folds' grouping column); :func:`oof_uncertainty` combines them for ``build_ensemble``.
+images of one group counted together (cluster-robust); :func:`oof_uncertainty` applies it to OOF images grouped
+as training recorded them in ``oof.npz`` (the folds' grouping column), for ``build_ensemble``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["OofUncertainty", "grouped_standard_error", "fold_group_keys", "oof_uncertainty", "describe_oof"]
+from kit.artifacts.oof import OofImage
+
+__all__ = ["OofUncertainty", "grouped_standard_error", "oof_uncertainty", "describe_oof"]
 
 
 @dataclass
@@ -45,35 +47,13 @@ def grouped_standard_error(values: Sequence[float], keys: Sequence[str]) -> floa
     return float(np.sqrt(len(names) / (len(names) - 1) * (sums ** 2).sum()) / len(values))
 
 
-def fold_group_keys(config: dict[str, Any], ids: Sequence[str]) -> tuple[str, np.ndarray] | None:
-    """(grouping column, each id's group) from the training items of the run recipe ``config`` (its
-    ``fold_group``, else the profile's ``group_column``, else ``id``); None when the training data cannot be read
-    here or an id is not among its items."""
-    from kit.train.builders import fold_group_of, fold_items
-    from kit.train.config import TrainConfig
-
-    try:
-        recipe = TrainConfig.from_dict(config)
-        items = fold_items(recipe)[0]
-        column = fold_group_of(recipe)
-    except (OSError, ValueError, KeyError, TypeError):
+def oof_uncertainty(images: Sequence[OofImage], per_image: Sequence[float]) -> OofUncertainty | None:
+    """:class:`OofUncertainty` of OOF ``images`` scoring ``per_image`` Dice, grouped by the fold group training
+    recorded for each image; None when it recorded none (tile entries, files from older kits)."""
+    keys = [im.fold_group for im in images]
+    if not keys or not all(keys):
         return None
-    if column not in items or "id" not in items:
-        return None
-    by_id = dict(zip(items["id"].astype(str), items[column].astype(str)))
-    if not all(str(i) in by_id for i in ids):
-        return None
-    return column, np.asarray([by_id[str(i)] for i in ids])
-
-
-def oof_uncertainty(config: dict[str, Any], ids: Sequence[str], per_image: Sequence[float]) -> OofUncertainty | None:
-    """:class:`OofUncertainty` of OOF images ``ids`` scoring ``per_image`` Dice, grouped as the recipe ``config``
-    grouped its folds; None when the groups cannot be read."""
-    keys = fold_group_keys(config, ids)
-    if keys is None:
-        return None
-    column, groups = keys
-    return OofUncertainty(grouped_standard_error(per_image, groups), len(set(groups)), column)
+    return OofUncertainty(grouped_standard_error(per_image, keys), len(set(keys)), images[0].fold_column)
 
 
 def describe_oof(score: float | None, uncertainty: dict[str, Any] | None) -> str:

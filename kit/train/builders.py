@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
@@ -16,6 +17,7 @@ from kit.train.config import OPTIMIZERS, TrainConfig
 __all__ = [
     "model_spec", "resolve_spec_weights", "default_encoder_weights", "fold_items",
     "build_datasets", "build_transform", "build_loader", "build_optimizer", "EpochSampler", "fold_group_of",
+    "fold_groups",
     "amp_dtype",
 ]
 
@@ -107,6 +109,18 @@ def fold_items(config: TrainConfig):
     stratify = config.fold_stratify if config.fold_stratify in items.columns else None
     items["fold"] = make_folds(items, config.n_folds, fold_group_of(config), stratify, seed=config.seed)
     return items, read_mask, stats
+
+
+def fold_groups(config: TrainConfig, items: pd.DataFrame, ids: Sequence[str]) -> tuple[str, list[str]] | None:
+    """(the folds' grouping column, each of ``ids``' value in it) from training ``items`` (a dataset's table);
+    None when the table lacks the column or an id is not one of its images (tile entries)."""
+    column = fold_group_of(config)
+    if column not in items.columns or "id" not in items.columns:
+        return None
+    by_id = dict(zip(items["id"].astype(str), items[column].astype(str)))
+    if not all(str(i) in by_id for i in ids):
+        return None
+    return column, [by_id[str(i)] for i in ids]
 
 
 def build_datasets(config: TrainConfig) -> tuple[SegmentationDataset, SegmentationDataset]:

@@ -21,7 +21,7 @@ from kit.artifacts.tiles import tiles_contract
 from kit.models.checkpoint import load_checkpoint, non_finite_tensors, rng_state, set_rng_state, unwrap
 from kit.models.spec import build_model_from_spec
 from kit.train.builders import (amp_dtype, build_datasets, build_loader, build_optimizer, model_spec,
-                                resolve_spec_weights)
+                                fold_groups, resolve_spec_weights)
 from kit.train.config import TrainConfig
 from kit.train.schedule import learning_rate
 from kit.outputs import probabilities
@@ -370,8 +370,14 @@ class Trainer:
         if best.exists():
             unwrap(self.model).load_state_dict(load_checkpoint(best)["model"])
         if self.validator is not None:
-            return write_oof(path, self.validator.predict(unwrap(self.model), self.validator.images, truth=True))
-        return write_oof(path, tile_oof(self.predict(), getattr(self.val_data, "items", pd.DataFrame()), self.config))
+            images = self.validator.predict(unwrap(self.model), self.validator.images, truth=True)
+        else:
+            images = tile_oof(self.predict(), getattr(self.val_data, "items", pd.DataFrame()), self.config)
+        items = getattr(self.val_data, "items", pd.DataFrame())
+        groups = fold_groups(self.config, items, [im.id for im in images])  # grouping of the ensemble's OOF spread
+        for im, group in zip(images, groups[1] if groups else []):
+            im.fold_group, im.fold_column = group, groups[0]
+        return write_oof(path, images)
 
     def summary(self) -> dict[str, Any]:
         """Best validation Dice and epoch, epochs run, why the last ``fit`` stopped, the per-epoch history."""

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from kit.ensemble.estimate import fold_group_keys, grouped_standard_error, oof_uncertainty
+from kit.artifacts.oof import OofImage
+from kit.ensemble.estimate import grouped_standard_error, oof_uncertainty
 
 
 def test_grouped_standard_error_counts_a_group_together():
@@ -17,17 +18,13 @@ def test_grouped_standard_error_counts_a_group_together():
         grouped_standard_error(values, ["a", "b", "c"])
 
 
-def test_groups_come_from_the_recipe_and_unreadable_data_gives_none(tmp_path):
-    from kit.sample import make_sample
-
-    data = tmp_path / "data"
-    make_sample("bkai-igh-neopolyp", data, n=8, size=64, seed=0)
-    config = {"competition": "bkai-igh-neopolyp", "data_dir": str(data), "fold_group": None}
-    ids = [p.stem for p in sorted((data / "train_gt" / "train_gt").glob("*.jpeg"))][:3]
-    column, groups = fold_group_keys(config, ids)
-    assert column == "id" and list(groups) == ids  # NeoPolyp folds are grouped by image
-    estimate = oof_uncertainty(config, ids, [0.2, 0.5, 0.8])
-    assert estimate.groups == 3 and estimate.standard_error == pytest.approx(np.std([0.2, 0.5, 0.8], ddof=1) / 3 ** .5)
-    assert "over 3 id groups" in estimate.describe()
-    assert fold_group_keys(config, ["not-an-image"]) is None
-    assert oof_uncertainty({**config, "data_dir": str(tmp_path / "missing")}, ids, [0.2, 0.5, 0.8]) is None
+def test_the_spread_uses_the_fold_groups_training_recorded():
+    probs, targets = np.zeros((1, 4, 4), np.uint8), np.zeros((1, 4, 4), np.uint8)
+    images = [OofImage(f"im{k}", probs, targets, fold_group=group, fold_column="sequence")
+              for k, group in enumerate(["s1", "s1", "s2"])]
+    estimate = oof_uncertainty(images, [0.2, 0.5, 0.8])
+    assert estimate.groups == 2 and estimate.column == "sequence"
+    assert estimate.standard_error == pytest.approx(grouped_standard_error([0.2, 0.5, 0.8], ["s1", "s1", "s2"]))
+    assert "over 2 sequence groups" in estimate.describe()
+    unrecorded = [OofImage("tile-0", probs, targets), *images[1:]]  # tile entries and older files carry no group
+    assert oof_uncertainty(unrecorded, [0.2, 0.5, 0.8]) is None

@@ -3,6 +3,7 @@ data generation or the training datasets, checked in a fresh interpreter (the te
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -41,3 +42,23 @@ def test_inference_and_ensembling_load_no_training_sampling_or_dataset_code():
     assert _forbidden(loaded["infer"]) == []
     assert [m for m in loaded["infer"] if m.startswith("kit.ensemble")] == []  # inference never needs the search
     assert "kit.ensemble.build" in loaded["ensemble"] and _forbidden(loaded["ensemble"]) == []
+
+
+def _kit_imports(path: Path) -> set[str]:
+    """Every kit module ``path`` imports, at the top, inside functions or under TYPE_CHECKING."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return {n for n in names if n.split(".")[0] == "kit"}
+
+
+def test_no_lazy_import_crosses_the_rule_either():
+    """The fresh-interpreter check sees module-level imports only; an import inside a function crosses too."""
+    crossing = {f"{path.relative_to(ROOT)}: {name}"
+                for package in ("infer", "ensemble", "models", "artifacts")
+                for path in sorted((ROOT / "kit" / package).rglob("*.py"))
+                for name in _kit_imports(path) if _forbidden([name])}
+    assert crossing == set()
