@@ -39,9 +39,6 @@ SAMPLES: Registry[dict[str, Any]] = Registry.of("demo sample", {  # make_sample 
     "hubmap-kidney-segmentation": {"n": 8},  # 8 slides of 2048×3072: 6 train slides in 3 folds
     "bkai-igh-neopolyp": {"n": 40},  # whole images; notebook 00 only shows tiles
 }, "no demo sample for competition {name!r}{hint}; valid: {valid}")
-#: the demo trains from scratch: notebook 01's default "imagenet" needs a weights folder or the network, and the
-#: demo must run on a fresh offline machine (a recipe may still set ENCODER_WEIGHTS)
-DEMO_ENCODER_WEIGHTS = None
 SMOKE_SAMPLE = {"hubmap-kidney-segmentation": {"n": 4, "size": 480}}  # other competitions: n=4, size=160
 SMOKE_TILING = {"SZ": 64, "REDUCE": 2.0}
 SMOKE_TRAINING = {"N_FOLDS": 3}
@@ -70,7 +67,7 @@ def demo_steps(competition: str, run_dir: str | Path, smoke: bool = False, seed:
     training = {"RECIPE": DEMO_RECIPE, **(SMOKE_TRAINING if smoke else {})}
     return [
         DemoStep("00_tiling", {**common, **tiling, "DATA_DIR": str(data), "OUT_DIR": str(tiles)}),
-        DemoStep("01_training", {**common, "ENCODER_WEIGHTS": DEMO_ENCODER_WEIGHTS, **training, "DATA_DIR": str(data),
+        DemoStep("01_training", {**common, **training, "DATA_DIR": str(data),
                                  "RUN_DIR": str(runs / "unet"), "TILES_DIR": None if full_images else str(tiles)}),
         DemoStep("02_ensembling", {**common, **inference, "RUN_DIRS": [str(runs / "unet")], "OUT": str(ensemble)}),
         DemoStep("03_inference", {**common, "DATA_DIR": str(data), "ENSEMBLE": str(ensemble),

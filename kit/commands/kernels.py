@@ -127,15 +127,14 @@ def run(args: argparse.Namespace) -> int:
         return _build(args)
     if args.action == "rehearse":
         return _rehearse(args)
-    settings = load_kernel_settings()
-    settings.check_all([args.name])
+    kernel = load_kernel_settings().get(args.name)  # an unknown name: UnknownNameError with the valid names
     try:
-        version = push_kernel(Path(args.out) / args.name, submission=settings[args.name].submission)
+        version = push_kernel(Path(args.out) / args.name, submission=kernel.submission)
     except RuntimeError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"pushed {args.name}: version {version}")
-    if settings[args.name].submission:
-        print(f"once it has run: kaggle competitions submit <competition> -k <user>/{settings[args.name].slug} "
+    if kernel.submission:
+        print(f"once it has run: kaggle competitions submit <competition> -k <user>/{kernel.slug} "
               f"-v {version} -m 'message'")
     return 0

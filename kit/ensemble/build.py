@@ -29,7 +29,7 @@ from kit.artifacts.oof import read_oof
 from kit.artifacts.run_folder import BEST_FILE, RunFolder, read_run
 from kit.ensemble.checks import check_run_fits, nonempty_share
 from kit.ensemble.estimate import oof_uncertainty
-from kit.ensemble.pool import pool_oof, submission_path_scores, threshold_curves
+from kit.ensemble.pool import blend_oof, pool_oof, submission_path_scores, threshold_curves
 from kit.ensemble.search import SearchResult, search_ensemble
 from kit.fsutil import remove_stale_temps, swap_folder
 from kit.infer.ensemble_config import EnsembleConfig, EnsembleModel
@@ -160,16 +160,17 @@ def build_ensemble(
             competition = get_profile(competition).slug
         config = ensemble_config(competition, models, weights, search, use_groups, tta, min_area,
                                  fill_holes, out_reduce, notes)
-        per_image = submission_path_scores(oof, search.weights, images, config.thresholds)
+        blends = blend_oof(oof, search.weights)  # once: scored, checked for foreground and plotted
+        per_image = submission_path_scores(blends, images, config.thresholds)
         if per_image is not None:  # the printed OOF score is what the submission path scores on these images
             config.notes += f"; area-share estimate {config.oof_score:.4f}"
             config.oof_score = round(float(per_image.mean()), 6)
             spread = oof_uncertainty(images, per_image)
             config.oof_uncertainty = None if spread is None else asdict(spread)
-        config.oof_nonempty = nonempty_share(oof, search.weights, images, config.thresholds)
+        config.oof_nonempty = nonempty_share(blends, images, config.thresholds)
         config.save(out)
     table = pd.DataFrame({"run": names, "family": [order.index(f) for f in families], "weight": weights,
                           "family_oof_dice": [alone[order.index(f)] for f in families],
                           "checkpoint": [m.checkpoint for m in models]})
-    curves = threshold_curves(oof, search.weights, images, use_groups)
+    curves = threshold_curves(blends, images, use_groups)
     return EnsembleBuild(config, search, curves, table, out)

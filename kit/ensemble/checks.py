@@ -42,17 +42,14 @@ def check_run_fits(run: RunFolder, physical_scale: bool = True) -> None:
                          f"tile with --reduce instead of --pixel-size")
 
 
-def nonempty_share(runs: Sequence[Sequence[np.ndarray]], weights: Sequence[float], images: Sequence[OofImage],
-                   thresholds: dict[str, float]) -> float:
-    """Share of OOF images whose weighted blend has foreground under the kit's threshold rule (per organ /
-    data source) or argmax: what inference may expect of the test images."""
+def nonempty_share(blends: Sequence[np.ndarray], images: Sequence[OofImage], thresholds: dict[str, float]) -> float:
+    """Share of OOF images whose blended map (:func:`kit.ensemble.pool.blend_oof`) has foreground under the kit's
+    threshold rule (per organ / data source) or argmax: what inference may expect of the test images."""
     from kit.infer.merge import labels_from_probs
     from kit.infer.postprocess import resolve_threshold
 
-    total = float(sum(weights))
     found = []
-    for k, im in enumerate(images):
-        blend = sum((w / total) * run[k].astype(np.float32) for w, run in zip(weights, runs) if w)
+    for blend, im in zip(blends, images):
         level = resolve_threshold(thresholds, im.group or None, im.data_source or None)
         found.append(bool(labels_from_probs(np.rint(blend), level).any()))
     return round(float(np.mean(found)), 4) if found else 0.0

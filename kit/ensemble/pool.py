@@ -17,7 +17,7 @@ from kit.ensemble.search import dice_by_threshold
 if TYPE_CHECKING:
     from kit.artifacts.oof import OofImage
 
-__all__ = ["pool_oof", "threshold_curves", "submission_path_scores", "submission_path_score"]
+__all__ = ["pool_oof", "blend_oof", "threshold_curves", "submission_path_scores"]
 
 
 def _resized(probs: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -62,14 +62,20 @@ def pool_oof(tables: Sequence[Sequence[OofImage]], families: Sequence[str]):
     return order, runs, images
 
 
-def threshold_curves(runs: Sequence[Sequence[np.ndarray]], weights: Sequence[float], images: Sequence[OofImage],
-                     per_group: bool = True) -> pd.DataFrame:
-    """Mean per-image Dice of the weighted blend at every threshold, over all images and per group (binary)."""
-    if runs[0][0].shape[0] != 1:
-        return pd.DataFrame(columns=["threshold", "group", "dice"])
+def blend_oof(runs: Sequence[Sequence[np.ndarray]], weights: Sequence[float]) -> list[np.ndarray]:
+    """Per OOF image, the weighted blend of the families' uint8 maps (``runs`` as :func:`pool_oof` aligns them), as
+    float32 C×h×w on the 0–255 scale: computed once, then thresholded, scored and plotted."""
     total = float(sum(weights))
-    blend = [sum((w / total) * run[k][0].astype(np.float32) / 255 for w, run in zip(weights, runs))
-             for k in range(len(images))]
+    return [sum((w / total) * run[k].astype(np.float32) for w, run in zip(weights, runs) if w)
+            for k in range(len(runs[0]))]
+
+
+def threshold_curves(blends: Sequence[np.ndarray], images: Sequence[OofImage], per_group: bool = True) -> pd.DataFrame:
+    """Mean per-image Dice of the blended OOF maps (:func:`blend_oof`) at every threshold, over all images and per
+    group (binary)."""
+    if blends[0].shape[0] != 1:
+        return pd.DataFrame(columns=["threshold", "group", "dice"])
+    blend = [b[0] / 255 for b in blends]
     table = dice_by_threshold(blend, [im.targets[0] for im in images], [im.valid for im in images])
     levels = (np.arange(table.shape[1]) + 0.5) / 255
     frames = [pd.DataFrame({"threshold": levels, "group": "all", "dice": table.mean(axis=0)})]
@@ -79,9 +85,9 @@ def threshold_curves(runs: Sequence[Sequence[np.ndarray]], weights: Sequence[flo
     return pd.concat(frames, ignore_index=True)
 
 
-def submission_path_scores(runs: Sequence[Sequence[np.ndarray]], weights: Sequence[float],
-                           images: Sequence[OofImage], thresholds: dict[str, float]) -> np.ndarray | None:
-    """Per OOF image, the competition metric of the weighted blend of ``runs`` through the submission path
+def submission_path_scores(blends: Sequence[np.ndarray], images: Sequence[OofImage],
+                           thresholds: dict[str, float]) -> np.ndarray | None:
+    """Per OOF image, the competition metric of its blended map (:func:`blend_oof`) through the submission path
     (full-resolution upsample, threshold per organ, RLE, :func:`kit.infer.scoring.score_probs`; mean over the
     foreground classes); None when an image has no full-resolution truth (tile OOF)."""
     from kit.infer.postprocess import resolve_threshold
@@ -89,18 +95,9 @@ def submission_path_scores(runs: Sequence[Sequence[np.ndarray]], weights: Sequen
 
     if not images or any(not im.truth for im in images):
         return None
-    total = float(sum(weights))
     scores = []
-    for k, im in enumerate(images):
-        blend = sum((w / total) * run[k].astype(np.float32) for w, run in zip(weights, runs) if w)
+    for blend, im in zip(blends, images):
         probs = np.clip(np.rint(blend), 0, 255).astype(np.uint8)
         level = resolve_threshold(thresholds, im.group or None, im.data_source or None)
         scores.append(np.mean(score_probs(probs, im.shape, im.scale, im.truth, level, im.rle_order)))
     return np.asarray(scores)
-
-
-def submission_path_score(runs: Sequence[Sequence[np.ndarray]], weights: Sequence[float],
-                          images: Sequence[OofImage], thresholds: dict[str, float]) -> float | None:
-    """The mean of :func:`submission_path_scores`: the competition metric of the blend on the OOF images."""
-    scores = submission_path_scores(runs, weights, images, thresholds)
-    return None if scores is None else float(scores.mean())

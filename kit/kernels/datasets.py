@@ -134,13 +134,12 @@ def build_models_dataset(
 def _weights_file_in(from_dir: Path, key) -> tuple[Path, str]:
     """The file of ``key`` in ``from_dir``: a weights folder's manifest entry, ``<encoder>.<tag><suffix>``, or the
     Hugging Face Hub cache layout (``[hub/]models--<org>--<name>/snapshots/*/model.safetensors``)."""
-    from kit.models.pretrained import MANIFEST_FILE, hub_repo, read_manifest
+    from kit.models.pretrained import find_in_folder, hub_repo
     from kit.models.weights import WEIGHT_SUFFIXES
 
-    if (from_dir / MANIFEST_FILE).is_file():
-        for entry in read_manifest(from_dir):
-            if (entry.encoder, entry.tag) == (key.encoder, key.tag):
-                return path_inside(from_dir, entry.file, f"{from_dir / MANIFEST_FILE}: file"), entry.source
+    found = find_in_folder(from_dir, key)  # a weights folder: its manifest entry, size and sha256 checked
+    if found is not None:
+        return found[0], found[1].source
     names = [f"{key.file_stem}{suffix}" for suffix in WEIGHT_SUFFIXES]
     for name in names:
         if (from_dir / name).is_file():

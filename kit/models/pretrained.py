@@ -161,7 +161,9 @@ def downloads_allowed() -> bool:
     return not any(os.environ.get(name, "").strip().lower() in _TRUE for name in ("HF_HUB_OFFLINE", "KIT_OFFLINE"))
 
 
-def _find_in_folder(folder: Path, key: WeightsKey) -> tuple[Path, WeightsEntry] | None:
+def find_in_folder(folder: Path, key: WeightsKey) -> tuple[Path, WeightsEntry] | None:
+    """(file, manifest entry) of ``key`` in weights folder ``folder``; None when its manifest has no such entry; a
+    listed file that is missing or whose sha256 differs raises."""
     if not (folder / MANIFEST_FILE).is_file():
         return None
     entry = next((e for e in read_manifest(folder) if (e.encoder, e.tag) == (key.encoder, key.tag)), None)
@@ -254,7 +256,7 @@ def resolve_encoder_weights(encoder_weights: str | os.PathLike | None, encoder: 
     key = weights_key(encoder, text)
     folders = weights_folders()
     for folder in folders:
-        found = _find_in_folder(folder, key)
+        found = find_in_folder(folder, key)
         if found:
             path, entry = found
             return ResolvedWeights(path, f"{key.encoder} {key.tag} from weights folder {folder} ({entry.file}, "

@@ -169,8 +169,10 @@ def combine_oof(run_dirs: Sequence[str | Path], out: str | Path, check_cover: bo
     config = TrainConfig.from_dict(read_config(run_dirs[0]))
     if check_cover and len(run_dirs) == config.n_folds:
         ids = {im.id for im in images}
-        image_ids = expected_oof_ids(config)
-        missing = sorted(expected_oof_ids(config, whole_images=ids <= image_ids) - ids)
+        expected = expected_oof_ids(config)  # whole images; tiles when the runs validated on tiles
+        if not ids <= expected:
+            expected = expected_oof_ids(config, whole_images=False)
+        missing = sorted(expected - ids)
         if missing:
             raise ValueError(f"the OOF of {len(run_dirs)} folds misses {len(missing)} training items, "
                              f"e.g. {missing[:5]}")

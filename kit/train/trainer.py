@@ -369,11 +369,11 @@ class Trainer:
         best = self.out_dir / BEST_FILE
         if best.exists():
             unwrap(self.model).load_state_dict(load_checkpoint(best)["model"])
+        items = getattr(self.val_data, "items", pd.DataFrame())
         if self.validator is not None:
             images = self.validator.predict(unwrap(self.model), self.validator.images, truth=True)
         else:
-            images = tile_oof(self.predict(), getattr(self.val_data, "items", pd.DataFrame()), self.config)
-        items = getattr(self.val_data, "items", pd.DataFrame())
+            images = tile_oof(self.predict(), items, self.config)
         groups = fold_groups(self.config, items, [im.id for im in images])  # grouping of the ensemble's OOF spread
         for im, group in zip(images, groups[1] if groups else []):
             im.fold_group, im.fold_column = group, groups[0]
