@@ -20,7 +20,6 @@ __all__ = ["THUMB_SIDE", "DataFingerprint", "fingerprint"]
 
 THUMB_SIDE = 1024
 TISSUE_SATURATION = 40  # the tiler's HSV-saturation tissue rule
-_BAND_PIXELS = 1 << 24
 
 
 @dataclass
@@ -55,25 +54,8 @@ def _spread(values: list[float], quantiles=(0.5,), names=("median",)) -> dict[st
     return {k: round(v, 4) for k, v in out.items()}
 
 
-def _rle_thumbnail(rle: str, shape: tuple[int, int], order: str, scale: float) -> np.ndarray:
-    """The mask shrunk by ``scale`` (nearest), decoded band by band from the RLE."""
-    from kit.rle import RleMask
-
-    mask = RleMask(rle, shape, order)
-    height, width = shape
-    out_h, out_w = max(1, round(height * scale)), max(1, round(width * scale))
-    rows = max(1, _BAND_PIXELS // width)
-    bands = []
-    for y0 in range(0, height, rows):
-        h = min(rows, height - y0)
-        band_h = max(1, round((y0 + h) * scale)) - round(y0 * scale)
-        if band_h > 0:
-            bands.append(cv2.resize(mask.window(y0, 0, h, width), (out_w, band_h), interpolation=cv2.INTER_NEAREST))
-    return np.concatenate(bands)[:out_h] if bands else np.zeros((out_h, out_w), np.uint8)
-
-
 def _samples(competition: str, data_dir: Path, max_images: int) -> tuple[pd.DataFrame, Iterator[tuple[dict, Any]]]:
-    """(the image table, (row, mask loader(row, scale, shape)) pairs over evenly spaced images)."""
+    """(the image table, (row, mask file loader(row) or None for RLE masks) pairs over evenly spaced images)."""
     from kit.competitions import get_profile
     from kit.data import image_metadata
 
@@ -84,15 +66,13 @@ def _samples(competition: str, data_dir: Path, max_images: int) -> tuple[pd.Data
 
         table, read_mask, _ = fold_items(TrainConfig(competition=competition, data_dir=str(data_dir), n_folds=2))
 
-        def loader(row, scale, shape):
+        def loader(row):
             return read_mask(row["mask_path"])
     else:
         table = profile.read_table(data_dir, "train").rename(columns={profile.id_column: "id"})
         table["image_path"] = [str(profile.image_path(data_dir, i, "train")) for i in table["id"]]
 
-        def loader(row, scale, shape):
-            return _rle_thumbnail(row[profile.rle_column], shape, profile.rle_order, scale)
-
+        loader = None  # RLE masks: decoded band by band beside the image (kit.viz_infer.thumbnail)
         meta = image_metadata(competition, data_dir)
         table = table.merge(meta[["id"] + [c for c in meta.columns if c not in table.columns]], on="id", how="left")
     picks = np.unique(np.linspace(0, len(table) - 1, min(max_images, len(table))).round().astype(int))
@@ -105,6 +85,7 @@ def fingerprint(competition: str, data_dir: str | Path, max_images: int = 24) ->
     ``data_dir``."""
     from kit.competitions import get_profile
     from kit.io import open_image
+    from kit.viz_infer import thumbnail
 
     profile = get_profile(competition)
     table, samples = _samples(competition, Path(data_dir), max_images)
@@ -114,10 +95,11 @@ def fingerprint(competition: str, data_dir: str | Path, max_images: int = 24) ->
     for row, load_mask in samples:
         with open_image(row["image_path"]) as reader:
             height, width = reader.shape
-            scale = min(1.0, THUMB_SIDE / max(height, width))
-            size = (max(1, round(height * scale)), max(1, round(width * scale)))
-            thumb = reader.read(0, 0, height, width, out_size=size)
-        mask = load_mask(row, scale, (height, width))
+        scale = min(1.0, THUMB_SIDE / max(height, width))
+        rles = [row[profile.rle_column]] if load_mask is None else []
+        thumb, mask = thumbnail(row["image_path"], rles, profile.rle_order, THUMB_SIDE)  # read band by band
+        if load_mask is not None:
+            mask = load_mask(row)
         if mask.shape != thumb.shape[:2]:
             mask = cv2.resize(mask, thumb.shape[1::-1], interpolation=cv2.INTER_NEAREST)
         sampled += 1
